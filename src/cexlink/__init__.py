@@ -1,0 +1,3 @@
+"""cexlink: exchange accounts for a trading platform, with secrets kept in an isolated Sign Center."""
+
+__version__ = "0.1.0"

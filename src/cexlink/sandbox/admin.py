@@ -1,0 +1,271 @@
+"""The sandbox's admin API (``/sandbox/v1/*``): what a test or the demo does that a user would do on the
+exchange's web site — open accounts and sub-accounts, create and revoke keys, fund balances — and what only
+the exchange can do: suspend accounts, announce maintenance, move prices, set rate limits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from . import permissions
+from .dialect import Context, json_response
+from .ledger import EXCHANGES, Account, ApiKey, Order
+from .markets import BY_SYMBOL
+
+DAY_MS = 86_400_000
+# How long a key without an IP whitelist lives when created on the exchange's site (Bybit: 90 days).
+NO_IP_KEY_LIFETIME_DAYS = {"bybit": 90}
+
+
+class AdminInputError(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field, self.message = field, message
+
+
+def _decimal(value: Any, field: str) -> Decimal:
+    try:
+        d = Decimal(str(value))
+    except InvalidOperation:
+        raise AdminInputError(field, "must be a decimal number") from None
+    if not d.is_finite():
+        raise AdminInputError(field, "must be a finite number")
+    return d
+
+
+def _exchange(value: Any) -> str:
+    if value not in EXCHANGES:
+        raise AdminInputError("exchange", f"must be one of {', '.join(EXCHANGES)}")
+    return str(value)
+
+
+def account_json(a: Account) -> dict[str, Any]:
+    return {
+        "exchange": a.exchange, "uid": a.uid, "parent_uid": a.parent_uid, "label": a.label,
+        "is_sub_account": a.is_sub, "suspended": a.suspended, "kyc_required": a.kyc_required,
+        "region_restricted": a.region_restricted,
+        "balances": {k: {"free": str(b.free), "locked": str(b.locked)} for k, b in a.balances.items()},
+    }
+
+
+def key_json(k: ApiKey, with_secret: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "exchange": k.exchange, "api_key": k.api_key, "uid": k.uid, "permissions": k.permissions,
+        "ips": k.ips, "label": k.label, "created_at": k.created_at, "expires_at": k.expires_at,
+        "revoked": k.revoked, "agreement_accepted": k.agreement_accepted,
+    }
+    if with_secret:  # only at creation, as an exchange shows the secret once
+        out["secret"] = k.secret
+        out["passphrase"] = k.passphrase
+    return out
+
+
+def order_json(o: Order) -> dict[str, Any]:
+    return {"id": o.id, "exchange": o.exchange, "uid": o.uid, "symbol": o.symbol, "side": o.side,
+            "type": o.type, "qty": str(o.qty), "price": None if o.price is None else str(o.price),
+            "status": o.status, "filled": str(o.filled), "client_order_id": o.client_order_id}
+
+
+class Admin:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.ledger = ctx.ledger
+
+    def routes(self) -> list[Route]:
+        p = "/sandbox/v1"
+        table: list[tuple[str, str, Callable[..., Any]]] = [
+            ("GET", "/health", self.health),
+            ("GET", "/accounts", self.list_accounts),
+            ("POST", "/accounts", self.create_account),
+            ("GET", "/accounts/{exchange}/{uid}", self.get_account),
+            ("PATCH", "/accounts/{exchange}/{uid}", self.patch_account),
+            ("POST", "/accounts/{exchange}/{uid}/fund", self.fund),
+            ("GET", "/accounts/{exchange}/{uid}/orders", self.account_orders),
+            ("POST", "/keys", self.create_key),
+            ("PATCH", "/keys/{exchange}/{api_key}", self.patch_key),
+            ("DELETE", "/keys/{exchange}/{api_key}", self.revoke_key),
+            ("POST", "/maintenance", self.maintenance),
+            ("POST", "/prices", self.set_price),
+            ("GET", "/prices", self.get_prices),
+            ("POST", "/walk", self.walk),
+            ("POST", "/limits", self.limits),
+            ("POST", "/limits/reset", self.reset_limits),
+        ]
+        return [Route(p + path, self._wrap(fn), methods=[method]) for method, path, fn in table]
+
+    def _wrap(self, fn: Callable[..., Any]) -> Callable[[Request], Awaitable[Response]]:
+        async def run(request: Request) -> Response:
+            try:
+                body = json.loads(await request.body() or b"{}")
+                if not isinstance(body, dict):
+                    raise AdminInputError("body", "must be a JSON object")
+                with self.ledger.lock:
+                    result = fn(body=body, **request.path_params, query=dict(request.query_params))
+                status = 201 if request.method == "POST" and isinstance(result, dict) and "created" in result \
+                    else 200
+                if isinstance(result, dict):
+                    result.pop("created", None)
+                return json_response(result, status)
+            except json.JSONDecodeError:
+                return json_response({"error": "body: not valid JSON", "field": "body"}, 422)
+            except AdminInputError as e:
+                return json_response({"error": str(e), "field": e.field}, 422)
+            except KeyError as e:
+                return json_response({"error": str(e.args[0]) if e.args else "not found"}, 404)
+            except ValueError as e:
+                return json_response({"error": str(e)}, 422)
+
+        return run
+
+    # ---- handlers: each takes body, path params and query; returns JSON-able data ----
+
+    def health(self, body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
+        return {"status": "ok", "exchanges": list(EXCHANGES), "maintenance": sorted(self.ctx.maintenance),
+                "time": self.ctx.now_ms()}
+
+    def list_accounts(self, body: dict[str, Any], query: dict[str, str]) -> list[dict[str, Any]]:
+        ex = query.get("exchange")
+        return [account_json(a) for a in self.ledger.accounts.values() if ex is None or a.exchange == ex]
+
+    def _balances(self, raw: Any) -> dict[str, Decimal]:
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            raise AdminInputError("balances", "must be an object of asset to amount")
+        return {str(k).upper(): _decimal(v, f"balances.{k}") for k, v in raw.items()}
+
+    def create_account(self, body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
+        exchange = _exchange(body.get("exchange"))
+        parent = body.get("parent_uid")
+        if parent is not None and (exchange, str(parent)) not in self.ledger.accounts:
+            raise AdminInputError("parent_uid", f"no {exchange} account {parent}")
+        acct = self.ledger.create_account(exchange, None if parent is None else str(parent),
+                                          str(body.get("label", "")), self._balances(body.get("balances")))
+        return {**account_json(acct), "created": True}
+
+    def get_account(self, body: dict[str, Any], exchange: str, uid: str, query: dict[str, str]) -> dict[str, Any]:
+        return account_json(self.ledger.account(exchange, uid))
+
+    def patch_account(self, body: dict[str, Any], exchange: str, uid: str,
+                      query: dict[str, str]) -> dict[str, Any]:
+        flags = {k: body[k] for k in ("suspended", "kyc_required", "region_restricted") if k in body}
+        unknown = set(body) - set(flags)
+        if unknown:
+            raise AdminInputError(sorted(unknown)[0], "is not an account flag")
+        return account_json(self.ledger.set_account_flags(exchange, uid, **flags))
+
+    def fund(self, body: dict[str, Any], exchange: str, uid: str, query: dict[str, str]) -> dict[str, Any]:
+        asset = str(body.get("asset", "")).upper()
+        if not asset:
+            raise AdminInputError("asset", "is required")
+        amount = _decimal(body.get("amount"), "amount")
+        self.ledger.fund(exchange, uid, asset, amount)
+        return account_json(self.ledger.account(exchange, uid))
+
+    def account_orders(self, body: dict[str, Any], exchange: str, uid: str,
+                       query: dict[str, str]) -> list[dict[str, Any]]:
+        return [order_json(o) for o in self.ledger.account_orders(exchange, uid)]
+
+    def create_key(self, body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
+        """Create a key; with no ``uid``, first open a new account (a sub-account with ``sub_account``)."""
+        exchange = _exchange(body.get("exchange"))
+        try:
+            words = permissions.parse(body.get("permissions"))
+        except ValueError as e:
+            raise AdminInputError("permissions", str(e)) from None
+        native = body.get("native_permissions") or permissions.native(exchange, words)
+        ips = body.get("ips") or []
+        if isinstance(ips, str):
+            ips = [ip.strip() for ip in ips.split(",") if ip.strip()]
+        if not isinstance(ips, list) or not all(isinstance(ip, str) for ip in ips):
+            raise AdminInputError("ips", "must be a list of IP addresses")
+        uid = body.get("uid")
+        if uid is None:
+            parent = None
+            if body.get("sub_account"):
+                parent = self.ledger.create_account(exchange, label="master").uid
+            acct = self.ledger.create_account(exchange, parent, str(body.get("label", "")),
+                                              self._balances(body.get("balances")))
+            uid = acct.uid
+        elif (exchange, str(uid)) not in self.ledger.accounts:
+            raise AdminInputError("uid", f"no {exchange} account {uid}")
+        now = self.ctx.now_ms()
+        expires_at = body.get("expires_at")
+        if body.get("expires_in_days") is not None:
+            expires_at = now + int(_decimal(body["expires_in_days"], "expires_in_days") * DAY_MS)
+        elif expires_at is None and not ips and exchange in NO_IP_KEY_LIFETIME_DAYS:
+            expires_at = now + NO_IP_KEY_LIFETIME_DAYS[exchange] * DAY_MS
+        key = self.ledger.create_key(exchange, str(uid), native, ips, body.get("passphrase"),
+                                     str(body.get("label", "")), expires_at,
+                                     bool(body.get("agreement_accepted", True)))
+        return {**key_json(key, with_secret=True), "created": True}
+
+    def patch_key(self, body: dict[str, Any], exchange: str, api_key: str, query: dict[str, str]) -> dict[str, Any]:
+        changes: dict[str, Any] = {}
+        if "permissions" in body:
+            try:
+                changes["permissions"] = permissions.native(exchange, permissions.parse(body["permissions"]))
+            except ValueError as e:
+                raise AdminInputError("permissions", str(e)) from None
+        for name in ("ips", "expires_at", "agreement_accepted", "revoked", "label"):
+            if name in body:
+                changes[name] = body[name]
+        unknown = set(body) - set(changes)
+        if unknown:
+            raise AdminInputError(sorted(unknown)[0], "cannot be changed")
+        return key_json(self.ledger.update_key(exchange, api_key, **changes))
+
+    def revoke_key(self, body: dict[str, Any], exchange: str, api_key: str, query: dict[str, str]) -> dict[str, Any]:
+        self.ledger.revoke_key(exchange, api_key)
+        return {"revoked": True}
+
+    def maintenance(self, body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
+        exchange = _exchange(body.get("exchange"))
+        if body.get("on", True):
+            self.ctx.maintenance.add(exchange)
+        else:
+            self.ctx.maintenance.discard(exchange)
+        return {"maintenance": sorted(self.ctx.maintenance)}
+
+    def set_price(self, body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
+        symbol = str(body.get("symbol", "")).replace("/", "").replace("-", "").upper()
+        if symbol not in BY_SYMBOL:
+            raise AdminInputError("symbol", f"must be one of {', '.join(BY_SYMBOL)}")
+        price = _decimal(body.get("price"), "price")
+        if price <= 0:
+            raise AdminInputError("price", "must be above zero")
+        self.ledger.set_price(symbol, price)
+        return {"symbol": symbol, "price": str(self.ledger.walk.price(symbol))}
+
+    def get_prices(self, body: dict[str, Any], query: dict[str, str]) -> dict[str, str]:
+        self.ledger.tick()
+        return {s: str(p) for s, p in self.ledger.walk.prices.items()}
+
+    def walk(self, body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
+        vol = body.get("volatility")
+        step = body.get("step_seconds")
+        self.ledger.walk.configure(seed=body.get("seed"),
+                                   volatility=None if vol is None else _decimal(vol, "volatility"),
+                                   step_seconds=None if step is None else float(step))
+        w = self.ledger.walk
+        return {"seed": w.seed, "volatility": str(w.volatility), "step_seconds": w.step_seconds}
+
+    def limits(self, body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
+        exchange = _exchange(body.get("exchange"))
+        cfg = self.ctx.limits.config(exchange)
+        for name in ("enabled", "weight_per_window", "window_seconds", "ban_after", "ban_seconds"):
+            if name in body:
+                setattr(cfg, name, type(getattr(cfg, name))(body[name]))
+        self.ctx.limits.reset(exchange)
+        return {"exchange": exchange, **cfg.__dict__}
+
+    def reset_limits(self, body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
+        self.ctx.limits.reset(body.get("exchange"))
+        return {"reset": True}

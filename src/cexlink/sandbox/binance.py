@@ -1,0 +1,422 @@
+"""Binance spot dialect: ``/api/v3/*`` and the ``/sapi/v1/*`` calls clients make for a spot account.
+
+Signing (binance-spot-api-docs rest-api.md): HMAC-SHA256, hex, over the raw query string concatenated with
+the raw body, minus the ``signature`` parameter; ``timestamp`` must satisfy
+``timestamp < serverTime + 1000`` and ``serverTime - timestamp <= recvWindow`` (default 5000, max 60000).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from starlette.responses import Response
+
+from . import permissions
+from .dialect import (
+    READ,
+    TRADE,
+    Call,
+    Dialect,
+    Endpoint,
+    ErrorSpec,
+    decimal_param,
+    json_response,
+    required,
+)
+from .ledger import Order, Trade
+from .markets import BY_SYMBOL, MARKETS, MarketSpec
+from .rejects import Reason, Reject
+
+DAY_MS = 86_400_000
+TRADING_WITHOUT_IP_MS = 30 * DAY_MS  # a key with no IP whitelist loses spot trading 30 days after creation
+KEY_RE = re.compile(r"^[A-Za-z0-9]{64}$")
+SIG_RE = re.compile(r"(^|&)signature=([^&]*)")
+MAX_RECV_WINDOW = 60000
+
+# Error table: (HTTP status, code, message) exactly as Binance sends them (errors.md; HTTP statuses as seen).
+ERRORS: dict[Reason, ErrorSpec] = {
+    Reason.MISSING_KEY: ErrorSpec(401, -2014, "API-key format invalid."),
+    Reason.KEY_FORMAT: ErrorSpec(401, -2014, "API-key format invalid."),
+    Reason.INVALID_KEY: ErrorSpec(401, -2015, "Invalid API-key, IP, or permissions for action."),
+    Reason.IP_NOT_WHITELISTED: ErrorSpec(401, -2015, "Invalid API-key, IP, or permissions for action."),
+    Reason.NO_PERMISSION: ErrorSpec(401, -2015, "Invalid API-key, IP, or permissions for action."),
+    Reason.KEY_EXPIRED: ErrorSpec(401, -2015, "Invalid API-key, IP, or permissions for action."),
+    Reason.TRADING_EXPIRED: ErrorSpec(401, -2015, "Invalid API-key, IP, or permissions for action."),
+    Reason.MISSING_SIGNATURE: ErrorSpec(400, -1102, "Mandatory parameter 'signature' was not sent, was empty/null, "
+                                                    "or malformed."),
+    Reason.BAD_SIGNATURE: ErrorSpec(400, -1022, "Signature for this request is not valid."),
+    Reason.MISSING_TIMESTAMP: ErrorSpec(400, -1102, "Mandatory parameter 'timestamp' was not sent, was "
+                                                    "empty/null, or malformed."),
+    Reason.BAD_TIMESTAMP: ErrorSpec(400, -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, "
+                                                "or malformed."),
+    Reason.TIMESTAMP_OUTSIDE_WINDOW: ErrorSpec(400, -1021, "Timestamp for this request is outside of the "
+                                                           "recvWindow."),
+    Reason.TIMESTAMP_AHEAD: ErrorSpec(400, -1021, "Timestamp for this request was 1000ms ahead of the server's "
+                                                  "time."),
+    Reason.RECV_WINDOW_TOO_LARGE: ErrorSpec(400, -1131, "recvWindow must be less than 60000"),
+    Reason.AGREEMENT_REQUIRED: ErrorSpec(400, -2010, "Rest API trading is not enabled."),
+    Reason.ACCOUNT_SUSPENDED: ErrorSpec(400, -2010, "This account may not place or cancel orders."),
+    Reason.REGION_RESTRICTED: ErrorSpec(451, 0, "Service unavailable from a restricted location according to "
+                                                "'b. Eligibility' in https://www.binance.com/en/terms. Please "
+                                                "contact customer service if you believe you received this "
+                                                "message in error."),
+    Reason.KYC_REQUIRED: ErrorSpec(400, -2010, "This action is disabled on this account."),
+    Reason.INSUFFICIENT_BALANCE: ErrorSpec(400, -2010, "Account has insufficient balance for requested action."),
+    Reason.DUPLICATE_ORDER: ErrorSpec(400, -2010, "Duplicate order sent."),
+    Reason.UNKNOWN_ORDER: ErrorSpec(400, -2013, "Order does not exist."),
+    Reason.CANCEL_REJECTED: ErrorSpec(400, -2011, "Unknown order sent."),
+    Reason.BAD_SYMBOL: ErrorSpec(400, -1121, "Invalid symbol."),
+    Reason.FILTER_PRICE: ErrorSpec(400, -1013, "Filter failure: PRICE_FILTER"),
+    Reason.FILTER_LOT_SIZE: ErrorSpec(400, -1013, "Filter failure: LOT_SIZE"),
+    Reason.FILTER_MARKET_LOT_SIZE: ErrorSpec(400, -1013, "Filter failure: MARKET_LOT_SIZE"),
+    Reason.FILTER_NOTIONAL: ErrorSpec(400, -1013, "Filter failure: NOTIONAL"),
+    Reason.MISSING_PARAM: ErrorSpec(400, -1102, "Mandatory parameter '{param}' was not sent, was empty/null, or "
+                                                "malformed."),
+    Reason.BAD_PARAM: ErrorSpec(400, -1100, "Illegal characters found in parameter '{param}'; legal range is "
+                                            "'^[0-9]{{1,20}}(\\.[0-9]{{1,20}})?$'."),
+    Reason.NOT_FOUND: ErrorSpec(404, -1000, "An unknown error occurred while processing the request."),
+    Reason.MAINTENANCE: ErrorSpec(503, -1016, "System is under maintenance."),
+    Reason.RATE_LIMITED: ErrorSpec(429, -1003, "Too much request weight used; current limit is {limit} request "
+                                               "weight per 1 MINUTE. Please use WebSocket Streams for live updates "
+                                               "to avoid polling the API."),
+    Reason.IP_BANNED: ErrorSpec(418, -1003, "Way too much request weight used; IP banned until {until}. Please "
+                                            "use WebSocket Streams for live updates to avoid bans."),
+}
+
+
+
+def _f8(d: Decimal | None) -> str:
+    return f"{(d or Decimal(0)):.8f}"
+
+
+def _filters(m: MarketSpec) -> list[dict[str, Any]]:
+    return [
+        {"filterType": "PRICE_FILTER", "minPrice": _f8(m.tick_size), "maxPrice": "1000000.00000000",
+         "tickSize": _f8(m.tick_size)},
+        {"filterType": "LOT_SIZE", "minQty": _f8(m.min_qty), "maxQty": _f8(m.max_qty), "stepSize": _f8(m.lot_step)},
+        {"filterType": "ICEBERG_PARTS", "limit": 10},
+        {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000", "maxQty": _f8(m.max_market_qty),
+         "stepSize": "0.00000000"},
+        {"filterType": "TRAILING_DELTA", "minTrailingAboveDelta": 10, "maxTrailingAboveDelta": 2000,
+         "minTrailingBelowDelta": 10, "maxTrailingBelowDelta": 2000},
+        {"filterType": "PERCENT_PRICE_BY_SIDE", "bidMultiplierUp": "5", "bidMultiplierDown": "0.2",
+         "askMultiplierUp": "5", "askMultiplierDown": "0.2", "avgPriceMins": 5},
+        {"filterType": "NOTIONAL", "minNotional": _f8(m.min_notional), "applyMinToMarket": True,
+         "maxNotional": _f8(m.max_notional), "applyMaxToMarket": False, "avgPriceMins": 5},
+        {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
+        {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5},
+    ]
+
+
+def _symbol_info(m: MarketSpec) -> dict[str, Any]:
+    return {
+        "symbol": m.symbol, "status": "TRADING", "baseAsset": m.base, "baseAssetPrecision": 8,
+        "quoteAsset": m.quote, "quotePrecision": 8, "quoteAssetPrecision": 8, "baseCommissionPrecision": 8,
+        "quoteCommissionPrecision": 8,
+        "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT",
+                       "TAKE_PROFIT_LIMIT"],
+        "icebergAllowed": True, "ocoAllowed": True, "otoAllowed": True, "quoteOrderQtyMarketAllowed": True,
+        "allowTrailingStop": True, "cancelReplaceAllowed": True, "amendAllowed": True, "pegInstructionsAllowed": True,
+        "isSpotTradingAllowed": True, "isMarginTradingAllowed": False, "filters": _filters(m), "permissions": [],
+        "permissionSets": [["SPOT"]], "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
+        "allowedSelfTradePreventionModes": ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "DECREMENT"],
+    }
+
+
+def _order_base(o: Order) -> dict[str, Any]:
+    return {
+        "symbol": o.symbol, "orderId": o.id, "orderListId": -1, "clientOrderId": o.client_order_id,
+        "price": _f8(o.price), "origQty": _f8(o.qty), "executedQty": _f8(o.filled),
+        "origQuoteOrderQty": _f8(o.quote_qty), "cummulativeQuoteQty": _f8(o.cum_quote), "status": o.status,
+        "timeInForce": o.time_in_force, "type": o.type, "side": o.side,
+        "selfTradePreventionMode": "EXPIRE_MAKER",
+    }
+
+
+def order_json(o: Order) -> dict[str, Any]:
+    return {**_order_base(o), "stopPrice": "0.00000000", "icebergQty": "0.00000000", "time": o.created_at,
+            "updateTime": o.updated_at, "isWorking": True, "workingTime": o.created_at}
+
+
+def trade_json(t: Trade) -> dict[str, Any]:
+    return {"symbol": t.symbol, "id": t.id, "orderId": t.order_id, "orderListId": -1, "price": _f8(t.price),
+            "qty": _f8(t.qty), "quoteQty": _f8(t.quote_qty), "commission": _f8(t.fee),
+            "commissionAsset": t.fee_asset, "time": t.time, "isBuyer": t.side == "BUY", "isMaker": t.maker,
+            "isBestMatch": True}
+
+
+def signed_payload(raw_query: str, body: bytes) -> tuple[str, str | None]:
+    """(payload to verify, signature) from the raw query and body: the bytes as sent, minus ``signature``."""
+    signature = None
+    parts = []
+    for raw in (raw_query, body.decode("latin-1")):
+        m = SIG_RE.search(raw)
+        if m:
+            signature = m.group(2)
+            raw = raw[:m.start()] + (raw[m.end():] if m.group(1) else raw[m.end() + 1:])
+        parts.append(raw)
+    return "".join(parts), signature
+
+
+class Binance(Dialect):
+    name = "binance"
+    prefixes: ClassVar[tuple[str, ...]] = ("/api/v3", "/sapi/v1", "/api/")
+    errors: ClassVar[dict[Reason, ErrorSpec]] = ERRORS
+
+    def endpoints(self) -> list[Endpoint]:
+        return [
+            Endpoint("GET", "/api/v3/ping", lambda c: {}),
+            Endpoint("GET", "/api/v3/time", lambda c: {"serverTime": self.ctx.now_ms()}),
+            Endpoint("GET", "/api/v3/exchangeInfo", self.exchange_info, weight=20),
+            Endpoint("GET", "/api/v3/ticker/price", self.ticker_price, weight=2),
+            Endpoint("GET", "/api/v3/ticker/bookTicker", self.book_ticker, weight=2),
+            Endpoint("GET", "/api/v3/account", self.account, READ, weight=20),
+            Endpoint("POST", "/api/v3/order", self.new_order, TRADE),
+            Endpoint("GET", "/api/v3/order", self.get_order, READ, weight=4),
+            Endpoint("DELETE", "/api/v3/order", self.cancel_order, TRADE),
+            Endpoint("GET", "/api/v3/openOrders", self.open_orders, READ, weight=6),
+            Endpoint("GET", "/api/v3/allOrders", self.all_orders, READ, weight=20),
+            Endpoint("GET", "/api/v3/myTrades", self.my_trades, READ, weight=20),
+            Endpoint("GET", "/sapi/v1/account/apiRestrictions", self.api_restrictions, READ),
+            Endpoint("GET", "/sapi/v1/account/status", lambda c: {"data": "Normal"}, READ),
+            Endpoint("GET", "/sapi/v1/system/status", lambda c: {"status": 0, "msg": "normal"}),
+        ]
+
+    # ---- pipeline parts ----
+
+    def success(self, data: Any, call: Call) -> Response:
+        return json_response(data, 200, call.response_headers)
+
+    def error_body(self, spec: ErrorSpec, reject: Reject, call: Call | None) -> Any:
+        return {"code": spec.code, "msg": spec.message(reject.detail)}
+
+    def charge(self, call: Call, endpoint: Endpoint) -> None:
+        # Binance counts request weight per IP; the header tells clients how much of the minute they used.
+        try:
+            used = self.ctx.limits.hit(self.name, call.ip, endpoint.weight)
+        except Reject as reject:
+            if "used" in reject.detail:
+                call.response_headers["X-MBX-USED-WEIGHT-1M"] = str(reject.detail["used"])
+            raise
+        call.response_headers["X-MBX-USED-WEIGHT-1M"] = str(used)
+
+    def authenticate(self, call: Call, access: str) -> None:
+        api_key = call.headers.get("x-mbx-apikey")
+        if not api_key:
+            raise Reject(Reason.MISSING_KEY)
+        if not KEY_RE.match(api_key):
+            raise Reject(Reason.KEY_FORMAT)
+        key = self.check_key_state(call, self.ledger.find_key(self.name, api_key))
+        call.key = key
+        params = self.params(call)
+        payload, signature = signed_payload(call.raw_query, call.body)
+        if "timestamp" not in params:
+            raise Reject(Reason.MISSING_TIMESTAMP)
+        self.check_timestamp(params)
+        if not signature:
+            raise Reject(Reason.MISSING_SIGNATURE)
+        expected = hmac.new(key.secret.encode(), payload.encode("latin-1"), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, signature.lower()):
+            raise Reject(Reason.BAD_SIGNATURE)
+        if not permissions.allows(self.name, key.permissions, READ):
+            raise Reject(Reason.NO_PERMISSION)
+        self.check_account(call, access)
+        if access == TRADE:
+            if not key.agreement_accepted:
+                raise Reject(Reason.AGREEMENT_REQUIRED)
+            if not permissions.allows(self.name, key.permissions, TRADE):
+                raise Reject(Reason.NO_PERMISSION)
+            expiry = self.trading_expiry(key)
+            if expiry is not None and self.ctx.now_ms() >= expiry:
+                raise Reject(Reason.TRADING_EXPIRED)
+
+    def check_timestamp(self, params: dict[str, str]) -> None:
+        try:
+            ts = int(params["timestamp"])
+            window = Decimal(params.get("recvWindow") or "5000")
+        except ValueError:
+            raise Reject(Reason.BAD_TIMESTAMP) from None
+        if ts > 10**14:  # microseconds are accepted too
+            ts //= 1000
+        if window > MAX_RECV_WINDOW or window <= 0:
+            raise Reject(Reason.RECV_WINDOW_TOO_LARGE)
+        now = self.ctx.now_ms()
+        if ts >= now + 1000:
+            raise Reject(Reason.TIMESTAMP_AHEAD)
+        if now - ts > window:
+            raise Reject(Reason.TIMESTAMP_OUTSIDE_WINDOW)
+
+    @staticmethod
+    def trading_expiry(key: Any) -> int | None:
+        return None if key.ips else key.created_at + TRADING_WITHOUT_IP_MS
+
+    @staticmethod
+    def params(call: Call) -> dict[str, str]:
+        # POST/DELETE parameters may sit in the query, the form body or both; the query wins on duplicates.
+        form = call.form() if call.body and call.method != "GET" else {}
+        return {**form, **call.query}
+
+    def market_of(self, params: dict[str, str]) -> MarketSpec:
+        symbol = required(params, "symbol")
+        spec = BY_SYMBOL.get(symbol)
+        if spec is None:
+            raise Reject(Reason.BAD_SYMBOL, symbol=symbol)
+        return spec
+
+    # ---- public ----
+
+    def exchange_info(self, call: Call) -> dict[str, Any]:
+        wanted = call.query.get("symbol")
+        markets = [m for m in MARKETS if wanted in (None, m.symbol)]
+        if wanted and not markets:
+            raise Reject(Reason.BAD_SYMBOL, symbol=wanted)
+        cfg = self.ctx.limits.config(self.name)
+        return {
+            "timezone": "UTC", "serverTime": self.ctx.now_ms(),
+            "rateLimits": [
+                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
+                 "limit": cfg.weight_per_window},
+                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+                {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+                {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
+            ],
+            "exchangeFilters": [], "symbols": [_symbol_info(m) for m in markets],
+        }
+
+    def _prices(self, call: Call) -> list[tuple[MarketSpec, Decimal]]:
+        self.ledger.tick()
+        if "symbol" in call.query:
+            spec = self.market_of(call.query)
+            return [(spec, self.ledger.walk.price(spec.symbol))]
+        return [(m, self.ledger.walk.price(m.symbol)) for m in MARKETS]
+
+    def ticker_price(self, call: Call) -> Any:
+        rows = [{"symbol": m.symbol, "price": _f8(p)} for m, p in self._prices(call)]
+        return rows[0] if "symbol" in call.query else rows
+
+    def book_ticker(self, call: Call) -> Any:
+        rows = [{"symbol": m.symbol, "bidPrice": _f8(p - m.tick_size), "bidQty": "1.00000000",
+                 "askPrice": _f8(p + m.tick_size), "askQty": "1.00000000"} for m, p in self._prices(call)]
+        return rows[0] if "symbol" in call.query else rows
+
+    # ---- private ----
+
+    def account(self, call: Call) -> dict[str, Any]:
+        acct = call.account
+        assert acct is not None and call.key is not None
+        omit_zero = self.params(call).get("omitZeroBalances") == "true"
+        balances = [{"asset": a, "free": _f8(b.free), "locked": _f8(b.locked)}
+                    for a, b in sorted(acct.balances.items()) if not (omit_zero and not (b.free or b.locked))]
+        can_trade = permissions.allows(self.name, call.key.permissions, TRADE)
+        return {
+            "makerCommission": 10, "takerCommission": 10, "buyerCommission": 0, "sellerCommission": 0,
+            "commissionRates": {"maker": "0.00100000", "taker": "0.00100000", "buyer": "0.00000000",
+                                "seller": "0.00000000"},
+            "canTrade": can_trade and not acct.suspended, "canWithdraw": not acct.suspended and not acct.is_sub,
+            "canDeposit": True, "brokered": False, "requireSelfTradePrevention": False, "preventSor": False,
+            "updateTime": self.ctx.now_ms(), "accountType": "SPOT", "balances": balances, "permissions": ["SPOT"],
+            "uid": int(acct.uid),
+        }
+
+    def api_restrictions(self, call: Call) -> dict[str, Any]:
+        key = call.key
+        assert key is not None
+        flags = {f: bool(key.permissions.get(f)) for f in permissions.BINANCE_ALL_FLAGS}
+        expiry = self.trading_expiry(key)
+        if expiry is not None and self.ctx.now_ms() >= expiry:
+            flags["enableSpotAndMarginTrading"] = False
+        out: dict[str, Any] = {"ipRestrict": bool(key.ips), "createTime": key.created_at, **flags}
+        if expiry is not None and key.permissions.get("enableSpotAndMarginTrading"):
+            out["tradingAuthorityExpirationTime"] = expiry
+        return out
+
+    def new_order(self, call: Call) -> dict[str, Any]:
+        p = self.params(call)
+        spec = self.market_of(p)
+        side = required(p, "side").upper()
+        type_ = required(p, "type").upper()
+        if side not in ("BUY", "SELL"):
+            raise Reject(Reason.BAD_PARAM, param="side")
+        if type_ not in ("LIMIT", "MARKET", "LIMIT_MAKER"):
+            raise Reject(Reason.BAD_PARAM, param="type")
+        qty = decimal_param(p, "quantity", required=False)
+        quote_qty = decimal_param(p, "quoteOrderQty", required=False)
+        price = decimal_param(p, "price", required=type_ != "MARKET")
+        tif = p.get("timeInForce", "GTC" if type_ != "MARKET" else "GTC")
+        if type_ == "LIMIT" and "timeInForce" not in p:
+            raise Reject(Reason.MISSING_PARAM, param="timeInForce")
+        if type_ == "MARKET" and qty is None and quote_qty is None:
+            raise Reject(Reason.MISSING_PARAM, param="quantity")
+        assert call.key is not None
+        order = self.ledger.place_order(self.name, call.key.uid, spec.symbol, side,
+                                        "LIMIT" if type_ == "LIMIT_MAKER" else type_, qty, price, quote_qty,
+                                        p.get("newClientOrderId"), tif)
+        resp_type = p.get("newOrderRespType", "FULL" if type_ == "MARKET" else "FULL")
+        out: dict[str, Any] = {"symbol": order.symbol, "orderId": order.id, "orderListId": -1,
+                               "clientOrderId": order.client_order_id, "transactTime": order.created_at}
+        if resp_type == "ACK":
+            return out
+        out = {**_order_base(order), "transactTime": order.created_at, "workingTime": order.created_at}
+        if resp_type == "FULL":
+            out["fills"] = [{"price": _f8(t.price), "qty": _f8(t.qty), "commission": _f8(t.fee),
+                             "commissionAsset": t.fee_asset, "tradeId": t.id}
+                            for t in self.ledger.trades[-1:] if t.order_id == order.id]
+        return out
+
+    def _order_ref(self, p: dict[str, str]) -> tuple[int | None, str | None]:
+        order_id = p.get("orderId")
+        client_id = p.get("origClientOrderId")
+        if order_id is None and client_id is None:
+            raise Reject(Reason.MISSING_PARAM, param="orderId")
+        if order_id is not None and not order_id.isdigit():
+            raise Reject(Reason.BAD_PARAM, param="orderId")
+        return (int(order_id) if order_id is not None else None), client_id
+
+    def get_order(self, call: Call) -> dict[str, Any]:
+        p = self.params(call)
+        spec = self.market_of(p)
+        order_id, client_id = self._order_ref(p)
+        assert call.key is not None
+        return order_json(self.ledger.get_order(self.name, call.key.uid, spec.symbol, order_id, client_id))
+
+    def cancel_order(self, call: Call) -> Any:
+        p = self.params(call)
+        spec = self.market_of(p)
+        order_id, client_id = self._order_ref(p)
+        assert call.key is not None
+        try:
+            order = self.ledger.cancel_order(self.name, call.key.uid, spec.symbol, order_id, client_id)
+        except Reject as reject:
+            if reject.reason is Reason.UNKNOWN_ORDER:
+                raise Reject(Reason.CANCEL_REJECTED, order_id=order_id) from None
+            raise
+        return {**_order_base(order), "origClientOrderId": order.client_order_id,
+                "clientOrderId": p.get("newClientOrderId") or order.client_order_id,
+                "transactTime": order.updated_at}
+
+    def open_orders(self, call: Call) -> list[dict[str, Any]]:
+        p = self.params(call)
+        symbol = self.market_of(p).symbol if "symbol" in p else None
+        assert call.key is not None
+        return [order_json(o) for o in self.ledger.open_orders(self.name, call.key.uid, symbol)]
+
+    def all_orders(self, call: Call) -> list[dict[str, Any]]:
+        p = self.params(call)
+        spec = self.market_of(p)
+        assert call.key is not None
+        limit = min(int(p.get("limit") or 500), 1000)
+        return [order_json(o) for o in self.ledger.account_orders(self.name, call.key.uid, spec.symbol)][-limit:]
+
+    def my_trades(self, call: Call) -> list[dict[str, Any]]:
+        p = self.params(call)
+        spec = self.market_of(p)
+        assert call.key is not None
+        trades = self.ledger.account_trades(self.name, call.key.uid, spec.symbol)
+        if "orderId" in p:
+            trades = [t for t in trades if str(t.order_id) == p["orderId"]]
+        limit = min(int(p.get("limit") or 500), 1000)
+        return [trade_json(t) for t in trades][-limit:]

@@ -1,0 +1,223 @@
+"""What every exchange dialect shares: the raw request, the endpoint table, the request pipeline.
+
+A dialect (binance.py, okx.py, bybit.py) is mostly data: a table of endpoints, a table of errors, and the
+few functions that differ per exchange (how a request is authenticated, how an answer is wrapped). The
+pipeline here runs, for every request: maintenance → rate limit → authentication → handler → envelope,
+and turns any ``Reject`` or malformed input into the exchange's own error, never a 500.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl
+
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .ledger import Account, ApiKey, Ledger
+from .ratelimit import RateLimiter
+from .rejects import Reason, Reject
+
+PUBLIC, READ, TRADE = "public", "read", "trade"
+
+
+@dataclass(frozen=True)
+class ErrorSpec:
+    """One row of a dialect's error table: HTTP status, the exchange's code, and its message template."""
+
+    http: int
+    code: int | str
+    msg: str
+
+    def message(self, detail: dict[str, Any]) -> str:
+        try:
+            return self.msg.format(**detail)
+        except (KeyError, IndexError):
+            return self.msg
+
+
+@dataclass
+class Context:
+    """The state all dialects serve from."""
+
+    ledger: Ledger
+    limits: RateLimiter
+    clock: Callable[[], float]
+    maintenance: set[str] = field(default_factory=set)
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+
+@dataclass
+class Call:
+    """One inbound request, kept raw: signatures are checked over the exact bytes the client sent."""
+
+    method: str
+    path: str
+    raw_query: str
+    body: bytes
+    headers: Headers
+    ip: str
+    query: dict[str, str]
+    key: ApiKey | None = None
+    account: Account | None = None
+    response_headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    async def read(cls, request: Request) -> Call:
+        raw_query = request.scope.get("query_string", b"").decode("latin-1")
+        body = await request.body()
+        client = request.client
+        return cls(request.method, request.url.path, raw_query, body, request.headers,
+                   client.host if client else "", dict(parse_qsl(raw_query, keep_blank_values=True)))
+
+    def form(self) -> dict[str, str]:
+        try:
+            return dict(parse_qsl(self.body.decode(), keep_blank_values=True))
+        except UnicodeDecodeError:
+            raise Reject(Reason.BAD_PARAM, param="body") from None
+
+    def json(self) -> Any:
+        if not self.body:
+            return {}
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError):
+            raise Reject(Reason.BAD_PARAM, param="body") from None
+
+
+Handler = Callable[[Call], Any]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    access: str = PUBLIC  # public | read | trade
+    weight: int = 1
+
+
+def decimal_param(params: dict[str, str], name: str, required: bool = True) -> Decimal | None:
+    """A positive-or-zero decimal parameter, or the Reject the exchange would send for it."""
+    raw = params.get(name)
+    if raw is None or raw == "":
+        if required:
+            raise Reject(Reason.MISSING_PARAM, param=name)
+        return None
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise Reject(Reason.BAD_PARAM, param=name) from None
+    if not value.is_finite() or value < 0:
+        raise Reject(Reason.BAD_PARAM, param=name)
+    return value
+
+
+def required(params: dict[str, str], name: str) -> str:
+    value = params.get(name)
+    if value is None or value == "":
+        raise Reject(Reason.MISSING_PARAM, param=name)
+    return value
+
+
+class Dialect:
+    """Base of the three exchange dialects. Subclasses fill the class tables and the abstract methods."""
+
+    name: ClassVar[str]
+    prefixes: ClassVar[tuple[str, ...]]
+    errors: ClassVar[dict[Reason, ErrorSpec]]
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.ledger: Ledger = ctx.ledger
+
+    # ---- to be provided by each dialect ----
+
+    def endpoints(self) -> list[Endpoint]:
+        raise NotImplementedError
+
+    def authenticate(self, call: Call, access: str) -> None:
+        """Find and check the key; set ``call.key`` and ``call.account`` or raise a Reject."""
+        raise NotImplementedError
+
+    def success(self, data: Any, call: Call) -> Response:
+        raise NotImplementedError
+
+    def error_body(self, spec: ErrorSpec, reject: Reject, call: Call | None) -> Any:
+        raise NotImplementedError
+
+    def charge(self, call: Call, endpoint: Endpoint) -> None:
+        """Count the request against the exchange's rate limits; may set response headers or raise."""
+
+    # ---- shared ----
+
+    def render(self, reject: Reject, call: Call | None) -> Response:
+        spec = self.errors.get(reject.reason) or self.errors[Reason.BAD_PARAM]
+        body = self.error_body(spec, reject, call)
+        headers = dict(call.response_headers) if call else {}
+        if "retry_after" in reject.detail:
+            headers["Retry-After"] = str(reject.detail["retry_after"])
+        return json_response(body, spec.http, headers)
+
+    def check_key_state(self, call: Call, key: ApiKey | None) -> ApiKey:
+        """The checks common to all three: the key exists, is not expired, and the caller's IP is allowed."""
+        if key is None:
+            raise Reject(Reason.INVALID_KEY)
+        if key.ips and call.ip not in key.ips:
+            raise Reject(Reason.IP_NOT_WHITELISTED, ip=call.ip)
+        if key.expires_at is not None and self.ctx.now_ms() >= key.expires_at:
+            raise Reject(Reason.KEY_EXPIRED)
+        return key
+
+    def check_account(self, call: Call, access: str) -> Account:
+        assert call.key is not None
+        account = self.ledger.account(self.name, call.key.uid)
+        call.account = account
+        if account.suspended:
+            raise Reject(Reason.ACCOUNT_SUSPENDED)
+        if access == TRADE and account.region_restricted:
+            raise Reject(Reason.REGION_RESTRICTED)
+        if access == TRADE and account.kyc_required:
+            raise Reject(Reason.KYC_REQUIRED)
+        return account
+
+    def routes(self) -> list[Route]:
+        return [Route(ep.path, self._wrap(ep), methods=[ep.method]) for ep in self.endpoints()]
+
+    def _wrap(self, ep: Endpoint) -> Callable[[Request], Any]:
+        async def run(request: Request) -> Response:
+            call = await Call.read(request)
+            try:
+                if self.name in self.ctx.maintenance:
+                    raise Reject(Reason.MAINTENANCE)
+                self.charge(call, ep)
+                if ep.access != PUBLIC:
+                    self.authenticate(call, ep.access)
+                with self.ledger.lock:
+                    data = ep.handler(call)
+                return self.success(data, call)
+            except Reject as reject:
+                return self.render(reject, call)
+            except (ValueError, ArithmeticError, TypeError, AttributeError, KeyError):
+                # Malformed input the handler did not anticipate still gets the exchange's own error.
+                return self.render(Reject(Reason.BAD_PARAM, param="request"), call)
+
+        run.__name__ = f"{self.name}_{ep.method}_{ep.path}"
+        return run
+
+    def not_found(self, request: Request) -> Response:
+        return self.render(Reject(Reason.NOT_FOUND, path=request.url.path), None)
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    # Compact JSON and an explicit content type: some SDKs parse error bodies only when it says JSON.
+    return Response(json.dumps(body, separators=(",", ":")), status, headers,
+                    media_type="application/json")
