@@ -166,6 +166,15 @@ class Binance(Dialect):
     name = "binance"
     prefixes: ClassVar[tuple[str, ...]] = ("/api/v3", "/sapi/v1", "/api/")
     errors: ClassVar[dict[Reason, ErrorSpec]] = ERRORS
+    # Spot only; no currency or margin side calls (they need sapi endpoints a spot sandbox does not keep).
+    ccxt_options: ClassVar[dict[str, Any]] = {
+        "fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False,
+    }
+
+    @staticmethod
+    def ccxt_urls(urls_api: Any, base_url: str) -> Any:
+        return {k: (v.replace("https://api.binance.com", base_url) if isinstance(v, str) else v)
+                for k, v in urls_api.items()}
 
     def endpoints(self) -> list[Endpoint]:
         return [

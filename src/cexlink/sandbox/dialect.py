@@ -134,6 +134,13 @@ class Dialect:
     name: ClassVar[str]
     prefixes: ClassVar[tuple[str, ...]]
     errors: ClassVar[dict[Reason, ErrorSpec]]
+    # ccxt options that keep load_markets() to the calls the sandbox serves (see each dialect).
+    ccxt_options: ClassVar[dict[str, Any]] = {}
+
+    @staticmethod
+    def ccxt_urls(urls_api: Any, base_url: str) -> Any:
+        """ccxt's ``urls['api']`` for this exchange rewritten to point at ``base_url``."""
+        raise NotImplementedError
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx

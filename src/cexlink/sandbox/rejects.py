@@ -14,6 +14,7 @@ class Reason(StrEnum):
     # authentication
     MISSING_KEY = "missing_key"  # no API-key header
     KEY_FORMAT = "key_format"  # header present, not a well-formed key
+    WRONG_ENVIRONMENT = "wrong_environment"  # key of the demo environment used on live, or the reverse
     INVALID_KEY = "invalid_key"  # unknown or deleted key
     MISSING_SIGNATURE = "missing_signature"
     BAD_SIGNATURE = "bad_signature"
