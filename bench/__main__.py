@@ -1,0 +1,6 @@
+"""``python -m bench``: run every benchmark in turn."""
+
+from . import sandbox_rate
+
+for bench in (sandbox_rate,):
+    bench.main()

@@ -1,0 +1,46 @@
+"""Helpers shared by the benchmarks: a sandbox in its own process, percentiles, result lines."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+
+
+@contextmanager
+def sandbox_process() -> Iterator[str]:
+    """``cexlink sandbox serve`` in a child process (so it has its own core and GIL); yields its URL."""
+    proc = subprocess.Popen([sys.executable, "-m", "cexlink.cli", "sandbox", "serve", "--port", "0"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        url = line.rsplit(" ", 1)[1].strip()
+        for exchange in ("binance", "okx", "bybit"):  # the benchmark measures serving, not rate limiting
+            httpx.post(url + "/sandbox/v1/limits", json={"exchange": exchange, "enabled": False})
+        httpx.post(url + "/sandbox/v1/walk", json={"volatility": "0"})
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def percentile(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def report(name: str, value: float, unit: str, baseline: float | None = None, baseline_name: str = "",
+           target: str = "") -> None:
+    line = f"{name:<48} {value:>12,.1f} {unit}"
+    if baseline:
+        line += f"   | baseline {baseline_name}: {baseline:,.1f} {unit}, ratio {value / baseline:.2f}"
+    if target:
+        line += f"   | target {target}"
+    print(line, flush=True)
+
+
+median = statistics.median
