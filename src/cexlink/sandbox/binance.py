@@ -3,6 +3,7 @@
 Signing (binance-spot-api-docs rest-api.md): HMAC-SHA256, hex, over the raw query string concatenated with
 the raw body, minus the ``signature`` parameter; ``timestamp`` must satisfy
 ``timestamp < serverTime + 1000`` and ``serverTime - timestamp <= recvWindow`` (default 5000, max 60000).
+``timestamp`` may be in milliseconds or microseconds; ``X-MBX-TIME-UNIT: MICROSECOND`` asks for times in µs.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections import deque
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -27,7 +30,7 @@ from .dialect import (
     json_response,
     required,
 )
-from .ledger import Order, Trade
+from .ledger import Account, Order, Trade
 from .markets import BY_SYMBOL, MARKETS, MarketSpec
 from .rejects import Reason, Reject
 
@@ -58,8 +61,12 @@ ERRORS: dict[Reason, ErrorSpec] = {
     Reason.TIMESTAMP_AHEAD: ErrorSpec(400, -1021, "Timestamp for this request was 1000ms ahead of the server's "
                                                   "time."),
     Reason.RECV_WINDOW_TOO_LARGE: ErrorSpec(400, -1131, "recvWindow must be less than 60000"),
+    # No public source shows the wire format for an unaccepted API trading agreement; errors.md's -2010
+    # "Rest API trading is not enabled." (REST trading off for this caller) is the closest documented refusal.
     Reason.AGREEMENT_REQUIRED: ErrorSpec(400, -2010, "Rest API trading is not enabled."),
+    # errors.md: "Contact customer support: trading operations have been disabled for this account."
     Reason.ACCOUNT_SUSPENDED: ErrorSpec(400, -2010, "This account may not place or cancel orders."),
+    # HTTP 451 + code 0 is what api.binance.com sends to restricted locations (ccxt/ccxt#19167, dali-rp2#237).
     Reason.REGION_RESTRICTED: ErrorSpec(451, 0, "Service unavailable from a restricted location according to "
                                                 "'b. Eligibility' in https://www.binance.com/en/terms. Please "
                                                 "contact customer service if you believe you received this "
@@ -78,15 +85,30 @@ ERRORS: dict[Reason, ErrorSpec] = {
                                                 "malformed."),
     Reason.BAD_PARAM: ErrorSpec(400, -1100, "Illegal characters found in parameter '{param}'; legal range is "
                                             "'^[0-9]{{1,20}}(\\.[0-9]{{1,20}})?$'."),
+    # Binance's edge answers unknown paths with a bare HTML 404 (ccxt/ccxt#18797); we keep the status but send
+    # JSON like every sandbox answer. ccxt: OperationFailed here, ExchangeNotAvailable on the real one.
     Reason.NOT_FOUND: ErrorSpec(404, -1000, "An unknown error occurred while processing the request."),
-    Reason.MAINTENANCE: ErrorSpec(503, -1016, "System is under maintenance."),
+    # {"code":1,"msg":"System is under maintenance."}: the body ccxt's binance.py quotes beside its OnMaintenance
+    # rule; -1016 would be "This service is no longer available." (errors.md SERVICE_SHUTTING_DOWN).
+    Reason.MAINTENANCE: ErrorSpec(503, 1, "System is under maintenance."),
     Reason.RATE_LIMITED: ErrorSpec(429, -1003, "Too much request weight used; current limit is {limit} request "
                                                "weight per 1 MINUTE. Please use WebSocket Streams for live updates "
                                                "to avoid polling the API."),
     Reason.IP_BANNED: ErrorSpec(418, -1003, "Way too much request weight used; IP banned until {until}. Please "
                                             "use WebSocket Streams for live updates to avoid bans."),
 }
-
+# Refusals the shared Reason set has no word for, raised as Reject(BAD_PARAM, spec=...) (errors.md wording).
+WOULD_TAKE = ErrorSpec(400, -2010, "Order would immediately match and take.")
+BAD_SIDE = ErrorSpec(400, -1117, "Invalid side.")
+BAD_TYPE = ErrorSpec(400, -1116, "Invalid orderType.")
+BAD_TIF = ErrorSpec(400, -1115, "Invalid timeInForce.")
+BAD_RESP_TYPE = ErrorSpec(400, -1100, "Illegal characters found in parameter 'newOrderRespType'; legal range is "
+                                      "'ACK, RESULT, FULL'.")
+ORDER_TYPES = ("LIMIT", "MARKET", "LIMIT_MAKER")
+TIME_IN_FORCE = ("GTC", "IOC", "FOK")
+RESP_TYPES = ("ACK", "RESULT", "FULL")
+# Fields that carry times, scaled to µs when the client sends X-MBX-TIME-UNIT: MICROSECOND.
+TIME_FIELDS = ("serverTime", "time", "updateTime", "transactTime", "workingTime")
 
 
 def _f8(d: Decimal | None) -> str:
@@ -127,18 +149,18 @@ def _symbol_info(m: MarketSpec) -> dict[str, Any]:
     }
 
 
-def _order_base(o: Order) -> dict[str, Any]:
+def _order_base(o: Order, type_: str | None = None) -> dict[str, Any]:
     return {
         "symbol": o.symbol, "orderId": o.id, "orderListId": -1, "clientOrderId": o.client_order_id,
         "price": _f8(o.price), "origQty": _f8(o.qty), "executedQty": _f8(o.filled),
         "origQuoteOrderQty": _f8(o.quote_qty), "cummulativeQuoteQty": _f8(o.cum_quote), "status": o.status,
-        "timeInForce": o.time_in_force, "type": o.type, "side": o.side,
+        "timeInForce": o.time_in_force, "type": type_ or o.type, "side": o.side,
         "selfTradePreventionMode": "EXPIRE_MAKER",
     }
 
 
-def order_json(o: Order) -> dict[str, Any]:
-    return {**_order_base(o), "stopPrice": "0.00000000", "icebergQty": "0.00000000", "time": o.created_at,
+def order_json(o: Order, type_: str | None = None) -> dict[str, Any]:
+    return {**_order_base(o, type_), "stopPrice": "0.00000000", "icebergQty": "0.00000000", "time": o.created_at,
             "updateTime": o.updated_at, "isWorking": True, "workingTime": o.created_at}
 
 
@@ -147,6 +169,14 @@ def trade_json(t: Trade) -> dict[str, Any]:
             "qty": _f8(t.qty), "quoteQty": _f8(t.quote_qty), "commission": _f8(t.fee),
             "commissionAsset": t.fee_asset, "time": t.time, "isBuyer": t.side == "BUY", "isMaker": t.maker,
             "isBestMatch": True}
+
+
+def _micro(data: Any) -> Any:
+    if isinstance(data, list):
+        return [_micro(d) for d in data]
+    if isinstance(data, dict):
+        return {k: (v * 1000 if k in TIME_FIELDS and isinstance(v, int) else _micro(v)) for k, v in data.items()}
+    return data
 
 
 def signed_payload(raw_query: str, body: bytes) -> tuple[str, str | None]:
@@ -166,10 +196,19 @@ class Binance(Dialect):
     name = "binance"
     prefixes: ClassVar[tuple[str, ...]] = ("/api/v3", "/sapi/v1", "/api/")
     errors: ClassVar[dict[Reason, ErrorSpec]] = ERRORS
-    # Spot only; no currency or margin side calls (they need sapi endpoints a spot sandbox does not keep).
+    """Binance spot. ``ccxt_options`` turns off what a stock ccxt ``load_markets()`` does besides
+    ``GET /api/v3/exchangeInfo``: ``fetchMarkets.types=['spot']`` skips ``/fapi`` and ``/dapi`` exchangeInfo,
+    ``fetchCurrencies=False`` skips the signed ``/sapi/v1/capital/config/getall``, and ``fetchMargins=False``
+    skips ``/sapi/v1/margin/allPairs`` and ``/sapi/v1/margin/isolated/allPairs`` (reference §3.6, observed)."""
+
     ccxt_options: ClassVar[dict[str, Any]] = {
         "fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False,
     }
+
+    def __init__(self, ctx: Any) -> None:
+        super().__init__(ctx)
+        self.makers: set[int] = set()  # LIMIT_MAKER orders (the ledger keeps them as LIMIT)
+        self.order_times: dict[str, deque[int]] = {}  # uid -> order attempts in the last day (ms)
 
     @staticmethod
     def ccxt_urls(urls_api: Any, base_url: str) -> Any:
@@ -198,7 +237,19 @@ class Binance(Dialect):
     # ---- pipeline parts ----
 
     def success(self, data: Any, call: Call) -> Response:
+        if call.headers.get("x-mbx-time-unit", "").upper() == "MICROSECOND":
+            data = _micro(data)
         return json_response(data, 200, call.response_headers)
+
+    def render(self, reject: Reject, call: Call | None) -> Response:
+        # As Dialect.render, plus refusals carried as a ready spec and cancel-side codes.
+        spec = reject.detail.get("spec") or self.errors.get(reject.reason) or self.errors[Reason.BAD_PARAM]
+        if call is not None and call.method == "DELETE" and spec.code == -2010:
+            spec = replace(spec, code=-2011)  # the same refusal on a cancel is CANCEL_REJECTED (errors.md)
+        headers = dict(call.response_headers) if call else {}
+        if "retry_after" in reject.detail:
+            headers["Retry-After"] = str(reject.detail["retry_after"])
+        return json_response(self.error_body(spec, reject, call), spec.http, headers)
 
     def error_body(self, spec: ErrorSpec, reject: Reject, call: Call | None) -> Any:
         return {"code": spec.code, "msg": spec.message(reject.detail)}
@@ -258,6 +309,20 @@ class Binance(Dialect):
             raise Reject(Reason.TIMESTAMP_AHEAD)
         if now - ts > window:
             raise Reject(Reason.TIMESTAMP_OUTSIDE_WINDOW)
+
+    def check_account(self, call: Call, access: str) -> Account:
+        # Binance refuses a restricted location everything (HTTP 451), but a suspended account may still read:
+        # /api/v3/account answers with canTrade=false and only orders are refused (errors.md -2010).
+        assert call.key is not None
+        account = self.ledger.account(self.name, call.key.uid)
+        call.account = account
+        if account.region_restricted:
+            raise Reject(Reason.REGION_RESTRICTED)
+        if access == TRADE and account.suspended:
+            raise Reject(Reason.ACCOUNT_SUSPENDED)
+        if access == TRADE and account.kyc_required:
+            raise Reject(Reason.KYC_REQUIRED)
+        return account
 
     @staticmethod
     def trading_expiry(key: Any) -> int | None:
@@ -343,38 +408,61 @@ class Binance(Dialect):
             out["tradingAuthorityExpirationTime"] = expiry
         return out
 
+    def count_order(self, call: Call, uid: str) -> None:
+        # Binance reports the account's order count on every order response (rest-api.md, "Unfilled Order Count").
+        now = self.ctx.now_ms()
+        times = self.order_times.setdefault(uid, deque())
+        times.append(now)
+        while times and times[0] <= now - DAY_MS:
+            times.popleft()
+        call.response_headers["X-MBX-ORDER-COUNT-10S"] = str(sum(1 for t in times if t > now - 10_000))
+        call.response_headers["X-MBX-ORDER-COUNT-1D"] = str(len(times))
+
     def new_order(self, call: Call) -> dict[str, Any]:
         p = self.params(call)
+        assert call.key is not None
+        self.count_order(call, call.key.uid)
         spec = self.market_of(p)
-        side = required(p, "side").upper()
-        type_ = required(p, "type").upper()
+        side, type_ = required(p, "side").upper(), required(p, "type").upper()
         if side not in ("BUY", "SELL"):
-            raise Reject(Reason.BAD_PARAM, param="side")
-        if type_ not in ("LIMIT", "MARKET", "LIMIT_MAKER"):
-            raise Reject(Reason.BAD_PARAM, param="type")
+            raise Reject(Reason.BAD_PARAM, spec=BAD_SIDE)
+        if type_ not in ORDER_TYPES:
+            raise Reject(Reason.BAD_PARAM, spec=BAD_TYPE)
         qty = decimal_param(p, "quantity", required=False)
         quote_qty = decimal_param(p, "quoteOrderQty", required=False)
         price = decimal_param(p, "price", required=type_ != "MARKET")
-        tif = p.get("timeInForce", "GTC" if type_ != "MARKET" else "GTC")
         if type_ == "LIMIT" and "timeInForce" not in p:
             raise Reject(Reason.MISSING_PARAM, param="timeInForce")
+        tif = p.get("timeInForce", "GTC").upper()
+        if tif not in TIME_IN_FORCE:
+            raise Reject(Reason.BAD_PARAM, spec=BAD_TIF)
         if type_ == "MARKET" and qty is None and quote_qty is None:
             raise Reject(Reason.MISSING_PARAM, param="quantity")
-        assert call.key is not None
+        # rest-api.md: MARKET and LIMIT default to FULL, every other type to ACK.
+        resp_type = p.get("newOrderRespType", "FULL" if type_ in ("LIMIT", "MARKET") else "ACK").upper()
+        if resp_type not in RESP_TYPES:
+            raise Reject(Reason.BAD_PARAM, spec=BAD_RESP_TYPE)
+        if type_ == "LIMIT_MAKER" and price is not None:
+            mid = self.ledger.price(spec.symbol)
+            if (side == "BUY" and price >= mid) or (side == "SELL" and price <= mid):
+                raise Reject(Reason.BAD_PARAM, spec=WOULD_TAKE)
         order = self.ledger.place_order(self.name, call.key.uid, spec.symbol, side,
                                         "LIMIT" if type_ == "LIMIT_MAKER" else type_, qty, price, quote_qty,
                                         p.get("newClientOrderId"), tif)
-        resp_type = p.get("newOrderRespType", "FULL" if type_ == "MARKET" else "FULL")
-        out: dict[str, Any] = {"symbol": order.symbol, "orderId": order.id, "orderListId": -1,
-                               "clientOrderId": order.client_order_id, "transactTime": order.created_at}
+        if type_ == "LIMIT_MAKER":
+            self.makers.add(order.id)
         if resp_type == "ACK":
-            return out
-        out = {**_order_base(order), "transactTime": order.created_at, "workingTime": order.created_at}
+            return {"symbol": order.symbol, "orderId": order.id, "orderListId": -1,
+                    "clientOrderId": order.client_order_id, "transactTime": order.created_at}
+        out = {**_order_base(order, type_), "transactTime": order.created_at, "workingTime": order.created_at}
         if resp_type == "FULL":
             out["fills"] = [{"price": _f8(t.price), "qty": _f8(t.qty), "commission": _f8(t.fee),
                              "commissionAsset": t.fee_asset, "tradeId": t.id}
                             for t in self.ledger.trades[-1:] if t.order_id == order.id]
         return out
+
+    def type_of(self, o: Order) -> str:
+        return "LIMIT_MAKER" if o.id in self.makers else o.type
 
     def _order_ref(self, p: dict[str, str]) -> tuple[int | None, str | None]:
         order_id = p.get("orderId")
@@ -390,7 +478,8 @@ class Binance(Dialect):
         spec = self.market_of(p)
         order_id, client_id = self._order_ref(p)
         assert call.key is not None
-        return order_json(self.ledger.get_order(self.name, call.key.uid, spec.symbol, order_id, client_id))
+        order = self.ledger.get_order(self.name, call.key.uid, spec.symbol, order_id, client_id)
+        return order_json(order, self.type_of(order))
 
     def cancel_order(self, call: Call) -> Any:
         p = self.params(call)
@@ -403,7 +492,7 @@ class Binance(Dialect):
             if reject.reason is Reason.UNKNOWN_ORDER:
                 raise Reject(Reason.CANCEL_REJECTED, order_id=order_id) from None
             raise
-        return {**_order_base(order), "origClientOrderId": order.client_order_id,
+        return {**_order_base(order, self.type_of(order)), "origClientOrderId": order.client_order_id,
                 "clientOrderId": p.get("newClientOrderId") or order.client_order_id,
                 "transactTime": order.updated_at}
 
@@ -411,14 +500,15 @@ class Binance(Dialect):
         p = self.params(call)
         symbol = self.market_of(p).symbol if "symbol" in p else None
         assert call.key is not None
-        return [order_json(o) for o in self.ledger.open_orders(self.name, call.key.uid, symbol)]
+        return [order_json(o, self.type_of(o)) for o in self.ledger.open_orders(self.name, call.key.uid, symbol)]
 
     def all_orders(self, call: Call) -> list[dict[str, Any]]:
         p = self.params(call)
         spec = self.market_of(p)
         assert call.key is not None
         limit = min(int(p.get("limit") or 500), 1000)
-        return [order_json(o) for o in self.ledger.account_orders(self.name, call.key.uid, spec.symbol)][-limit:]
+        orders = self.ledger.account_orders(self.name, call.key.uid, spec.symbol)
+        return [order_json(o, self.type_of(o)) for o in orders][-limit:]
 
     def my_trades(self, call: Call) -> list[dict[str, Any]]:
         p = self.params(call)
