@@ -1,28 +1,536 @@
-"""Bybit dialect (stub: being written)."""
+"""Bybit v5 dialect: ``/v5/*`` for a unified trading account (UTA 2.0) trading spot.
+
+Signing (bybit-exchange/docs ``docs/v5/guide.mdx``): headers X-BAPI-API-KEY, X-BAPI-TIMESTAMP (ms), X-BAPI-SIGN,
+X-BAPI-RECV-WINDOW (default 5000); HMAC-SHA256 lowercase hex over ``timestamp + apiKey + recvWindow + payload``,
+payload = the raw query string (GET) or the raw JSON body (POST), verified over the bytes as sent. Valid iff
+``server_time - recv_window <= timestamp < server_time + 1000``.
+
+HTTP status vs retCode (docs/v5/error.mdx "HTTP Code"; what ccxt's handle_errors and pybit expect):
+- 401: the gateway could not identify the caller — unknown key (10003) or missing auth headers (10007).
+- 403: IP-level refusals — region ban (10009) and the IP rate limit (10018); pybit reads 403 as exactly these.
+- 404: unknown route (10017). 503: maintenance (10016).
+- 200 for everything decided after the key is known: 10002 (pybit retries it with a larger recv_window, which
+  it can only do on HTTP 200), 10004, 10005, 10006 (pybit retries it using X-Bapi-Limit-Reset-Timestamp),
+  10008, 10010, 10024, 33004 and all order errors. ccxt reads the retCode before the status, so its exception
+  class is the same either way.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import time
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from starlette.responses import Response
 
-from .dialect import Call, Dialect, Endpoint, ErrorSpec, json_response
+from . import permissions
+from .dialect import READ, TRADE, Call, Dialect, Endpoint, ErrorSpec, decimal_param, json_response, required
+from .ledger import FEE_RATE, Order, Trade
+from .markets import ASSETS, BY_SYMBOL, MARKETS, MarketSpec
 from .rejects import Reason, Reject
+
+DAY_MS = 86_400_000
+QUOTE_PRECISION = Decimal("0.00000001")
+AUTH_FAILED = ErrorSpec(401, 10007, "User authentication failed.")
+BAD_KEY = ErrorSpec(401, 10003, "API key is invalid.")
+BAD_TS = ErrorSpec(200, 10002, "invalid request, please check your server timestamp or recv_window param. "
+                               "req_timestamp[{ts}],server_timestamp[{now}],recv_window[{window}]")
+NOT_EXIST = ErrorSpec(200, 170213, "Order does not exist.")
+
+ERRORS: dict[Reason, ErrorSpec] = {
+    Reason.MISSING_KEY: AUTH_FAILED,
+    Reason.MISSING_SIGNATURE: AUTH_FAILED,
+    Reason.MISSING_TIMESTAMP: AUTH_FAILED,
+    Reason.KEY_FORMAT: BAD_KEY,
+    Reason.INVALID_KEY: BAD_KEY,
+    Reason.WRONG_ENVIRONMENT: BAD_KEY,
+    Reason.BAD_TIMESTAMP: BAD_TS,
+    Reason.TIMESTAMP_OUTSIDE_WINDOW: BAD_TS,
+    Reason.TIMESTAMP_AHEAD: BAD_TS,
+    Reason.RECV_WINDOW_TOO_LARGE: BAD_TS,
+    Reason.BAD_SIGNATURE: ErrorSpec(200, 10004, "error sign! origin_string[{origin}]"),
+    Reason.NO_PERMISSION: ErrorSpec(200, 10005, "Permission denied, please check your API key permissions."),
+    Reason.IP_NOT_WHITELISTED: ErrorSpec(200, 10010, "Unmatched IP, please check your API key's bound IP "
+                                                     "addresses."),
+    # docs/v5/user/create-subuid-apikey.mdx: an expired key gets 33004 (derivatives) / -2015 (old spot API);
+    # the v5 gateway is shared by all categories, so UTA spot calls see 33004.
+    Reason.KEY_EXPIRED: ErrorSpec(200, 33004, "Your api key has expired."),
+    Reason.ACCOUNT_SUSPENDED: ErrorSpec(200, 10008, "User has been banned."),
+    Reason.REGION_RESTRICTED: ErrorSpec(403, 10009, "IP has been banned."),
+    Reason.KYC_REQUIRED: ErrorSpec(200, 10024, "Compliance rules triggered"),
+    Reason.INSUFFICIENT_BALANCE: ErrorSpec(200, 170131, "Insufficient balance."),
+    Reason.UNKNOWN_ORDER: NOT_EXIST,
+    Reason.CANCEL_REJECTED: NOT_EXIST,
+    Reason.BAD_SYMBOL: ErrorSpec(200, 170121, "Invalid symbol."),
+    Reason.FILTER_PRICE: ErrorSpec(200, 170134, "Order price decimal too long."),
+    Reason.FILTER_LOT_SIZE: ErrorSpec(200, 170137, "Order volume decimal too long"),
+    Reason.FILTER_MARKET_LOT_SIZE: ErrorSpec(200, 170135, "Order quantity too large."),
+    Reason.FILTER_NOTIONAL: ErrorSpec(200, 170140, "Order value exceeded lower limit."),
+    Reason.DUPLICATE_ORDER: ErrorSpec(200, 170141, "Duplicate clientOrderId"),
+    Reason.MISSING_PARAM: ErrorSpec(200, 10001, "params error: {param} is required"),
+    Reason.BAD_PARAM: ErrorSpec(200, 10001, "params error: {param} invalid"),
+    Reason.NOT_FOUND: ErrorSpec(404, 10017, "Route not found."),
+    Reason.MAINTENANCE: ErrorSpec(503, 10016, "Server error."),
+    Reason.RATE_LIMITED: ErrorSpec(200, 10006, "Too many visits!"),
+    Reason.IP_BANNED: ErrorSpec(403, 10018, "Exceeded the IP Rate Limit."),
+}
+
+# Bybit-only refusals with no neutral Reason: spot engine filter codes (docs/v5/error.mdx "Spot Trade").
+QTY_TOO_SMALL = ErrorSpec(200, 170136, "Order quantity lower than the minimum.")
+QTY_TOO_LARGE = ERRORS[Reason.FILTER_MARKET_LOT_SIZE]
+AMOUNT_TOO_LARGE = ErrorSpec(200, 170124, "Order amount too large.")
+MARKET_AMOUNT_DECIMALS = ErrorSpec(200, 170148, "Market order amount decimal too long")
+POST_ONLY_CROSSES = ErrorSpec(200, 170218, "The LIMIT-MAKER order is rejected due to invalid price.")
+UNSUPPORTED_SYMBOL = ErrorSpec(200, 10001, "Not supported symbols")
+UNIFIED_ONLY = ErrorSpec(200, 10001, "accountType only support UNIFIED.")
+
+STATUS = {"NEW": "New", "PARTIALLY_FILLED": "PartiallyFilled", "FILLED": "Filled", "CANCELED": "Cancelled",
+          "EXPIRED": "Cancelled"}
+SIDES = {"Buy": "BUY", "Sell": "SELL"}
+TYPES = {"Limit": "LIMIT", "Market": "MARKET"}
+TIFS = {"GTC": "GTC", "IOC": "IOC", "FOK": "FOK", "PostOnly": "GTC"}
+# query-api lists every permission group, empty when not granted (docs/v5/user/apikey-info.mdx).
+PERMISSION_GROUPS = ("ContractTrade", "Spot", "Wallet", "Options", "Derivatives", "CopyTrading", "BlockTrade",
+                     "Exchange", "NFT", "Affiliate", "Earn")
+
+
+class BybitReject(Reject):
+    """A refusal rendered from a Bybit-only ErrorSpec rather than the Reason table."""
+
+    def __init__(self, spec: ErrorSpec, **detail: Any) -> None:
+        super().__init__(Reason.BAD_PARAM, **detail)
+        self.spec = spec
+
+
+def _s(d: Decimal | None) -> str:
+    """Bybit's number strings: plain notation, no trailing zeros."""
+    if d is None:
+        return "0"
+    text = format(d.normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
+def _iso(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
+
+
+def sign(secret: str, timestamp: str, api_key: str, recv_window: str, payload: bytes) -> str:
+    prefix = (timestamp + api_key + recv_window).encode()
+    return hmac.new(secret.encode(), prefix + payload, hashlib.sha256).hexdigest()
+
+
+def order_json(o: Order) -> dict[str, Any]:
+    by_quote = o.type == "MARKET" and o.side == "BUY" and o.quote_qty is not None
+    qty = o.quote_qty if by_quote else o.qty
+    leaves = (qty - (o.cum_quote if by_quote else o.filled)) if o.is_open else Decimal(0)
+    cancelled = o.status in ("CANCELED", "EXPIRED")
+    return {
+        "orderId": str(o.id), "orderLinkId": o.client_order_id, "blockTradeId": "", "symbol": o.symbol,
+        "price": _s(o.price), "qty": _s(qty), "side": "Buy" if o.side == "BUY" else "Sell", "isLeverage": "0",
+        "positionIdx": 0, "orderStatus": STATUS[o.status], "createType": "CreateByUser",
+        "cancelType": "CancelByUser" if cancelled else "UNKNOWN", "rejectReason": "EC_NoError",
+        "avgPrice": _s(o.avg_price), "leavesQty": _s(leaves), "leavesValue": _s(leaves * (o.price or 0)),
+        "cumExecQty": _s(o.filled), "cumExecValue": _s(o.cum_quote), "cumExecFee": _s(o.fee),
+        "cumFeeDetail": {o.fee_asset: _s(o.fee)} if o.fee_asset else {},
+        "timeInForce": "IOC" if o.type == "MARKET" else o.time_in_force,
+        "orderType": "Market" if o.type == "MARKET" else "Limit", "stopOrderType": "", "orderIv": "",
+        "marketUnit": ("quoteCoin" if by_quote else "baseCoin") if o.type == "MARKET" else "",
+        "triggerPrice": "0", "takeProfit": "0", "stopLoss": "0", "tpslMode": "", "ocoTriggerBy": "",
+        "tpLimitPrice": "", "slLimitPrice": "", "tpTriggerBy": "", "slTriggerBy": "", "triggerDirection": 0,
+        "triggerBy": "", "lastPriceOnCreated": "", "reduceOnly": False, "closeOnTrigger": False, "placeType": "",
+        "smpType": "None", "smpGroup": 0, "smpOrderId": "", "createdTime": str(o.created_at),
+        "updatedTime": str(o.updated_at),
+    }
+
+
+def execution_json(t: Trade, o: Order) -> dict[str, Any]:
+    return {
+        "symbol": t.symbol, "orderType": "Market" if o.type == "MARKET" else "Limit", "underlyingPrice": "",
+        "orderLinkId": o.client_order_id, "side": "Buy" if t.side == "BUY" else "Sell", "indexPrice": "",
+        "orderId": str(t.order_id), "stopOrderType": "", "leavesQty": "0", "execTime": str(t.time),
+        "feeCurrency": t.fee_asset, "isMaker": t.maker, "execFee": _s(t.fee), "feeRate": _s(FEE_RATE),
+        "execId": str(t.id), "tradeIv": "", "blockTradeId": "", "markPrice": _s(t.price), "execPrice": _s(t.price),
+        "markIv": "", "orderQty": _s(o.qty), "orderPrice": _s(o.price), "execValue": _s(t.quote_qty),
+        "execType": "Trade", "execQty": _s(t.qty), "closedSize": "", "extraFees": "", "seq": t.id,
+    }
+
+
+def instrument_json(m: MarketSpec) -> dict[str, Any]:
+    return {
+        "symbol": m.symbol, "baseCoin": m.base, "quoteCoin": m.quote, "innovation": "0", "status": "Trading",
+        "marginTrading": "utaOnly", "stTag": "0",
+        "lotSizeFilter": {"basePrecision": _s(m.lot_step), "quotePrecision": _s(QUOTE_PRECISION),
+                          "minOrderQty": _s(m.min_qty), "maxOrderQty": _s(m.max_qty),
+                          "minOrderAmt": _s(m.min_notional), "maxOrderAmt": _s(m.max_notional)},
+        "priceFilter": {"tickSize": _s(m.tick_size)},
+        "riskParameters": {"priceLimitRatioX": "0.05", "priceLimitRatioY": "0.1"}, "symbolType": "",
+    }
 
 
 class Bybit(Dialect):
     name = "bybit"
     prefixes: ClassVar[tuple[str, ...]] = ("/v5",)
-    errors: ClassVar[dict[Reason, ErrorSpec]] = {Reason.BAD_PARAM: ErrorSpec(400, 1, "bad request")}
+    errors: ClassVar[dict[Reason, ErrorSpec]] = ERRORS
+    # Spot markets only (linear/inverse/option are served empty, this just saves the calls); the whole
+    # fetchMarkets dict is given because point_ccxt replaces options wholesale.
+    ccxt_options: ClassVar[dict[str, Any]] = {
+        "fetchMarkets": {"usePrivateInstrumentsInfo": False, "types": ["spot"], "options": [],
+                         "loadAllOptions": False, "loadExpiredOptions": False},
+        "defaultType": "spot",
+    }
+
+    @staticmethod
+    def ccxt_urls(urls_api: Any, base_url: str) -> Any:
+        return {k: v.replace("https://api.{hostname}", base_url) if isinstance(v, str) else v
+                for k, v in urls_api.items()}
 
     def endpoints(self) -> list[Endpoint]:
-        return []
+        return [
+            Endpoint("GET", "/v5/market/time", self.server_time),
+            Endpoint("GET", "/v5/market/instruments-info", self.instruments),
+            Endpoint("GET", "/v5/market/tickers", self.tickers),
+            Endpoint("GET", "/v5/user/query-api", self.query_api, READ),
+            Endpoint("GET", "/v5/account/info", self.account_info, READ),
+            Endpoint("GET", "/v5/account/wallet-balance", self.wallet_balance, READ),
+            Endpoint("GET", "/v5/account/fee-rate", self.fee_rate, READ),
+            Endpoint("GET", "/v5/asset/coin/query-info", self.coin_info, READ),
+            Endpoint("POST", "/v5/order/create", self.create_order, TRADE),
+            Endpoint("POST", "/v5/order/cancel", self.cancel_order, TRADE),
+            Endpoint("GET", "/v5/order/realtime", self.realtime_orders, READ),
+            Endpoint("GET", "/v5/order/history", self.order_history, READ),
+            Endpoint("GET", "/v5/execution/list", self.executions, READ),
+        ]
 
-    def authenticate(self, call: Call, access: str) -> None:
-        raise Reject(Reason.INVALID_KEY)
+    # ---- pipeline parts ----
+
+    def render(self, reject: Reject, call: Call | None) -> Response:
+        spec = reject.spec if isinstance(reject, BybitReject) else self.errors.get(reject.reason, ERRORS[
+            Reason.BAD_PARAM])
+        headers = dict(call.response_headers) if call else {}
+        return json_response(self.error_body(spec, reject, call), spec.http, headers)
 
     def success(self, data: Any, call: Call) -> Response:
-        return json_response(data)
+        body = {"retCode": 0, "retMsg": "OK", "result": data, "retExtInfo": {}, "time": self.ctx.now_ms()}
+        return json_response(body, 200, call.response_headers)
 
     def error_body(self, spec: ErrorSpec, reject: Reject, call: Call | None) -> Any:
-        return {"code": spec.code, "msg": spec.message(reject.detail)}
+        return {"retCode": spec.code, "retMsg": spec.message(reject.detail), "result": {}, "retExtInfo": {},
+                "time": self.ctx.now_ms()}
+
+    def charge(self, call: Call, endpoint: Endpoint) -> None:
+        # Bybit limits per UID and endpoint; before authentication the key stands in for the UID.
+        caller = call.headers.get("x-bapi-api-key") or f"ip:{call.ip}"
+        limits = self.ctx.limits
+        cfg = limits.config(self.name)
+        try:
+            used = limits.hit(self.name, caller, endpoint.weight)
+        except Reject as reject:
+            reset = self.ctx.now_ms() + 1000 * int(reject.detail.get("retry_after", 1))
+            self._limit_headers(call, cfg.weight_per_window, 0, reset)
+            raise
+        window = limits._windows.get((self.name, caller))  # no public accessor for the window start yet
+        start = window.start if window else self.ctx.clock()
+        self._limit_headers(call, cfg.weight_per_window, max(0, cfg.weight_per_window - used),
+                            int((start + cfg.window_seconds) * 1000))
+
+    @staticmethod
+    def _limit_headers(call: Call, limit: int, remaining: int, reset_ms: int) -> None:
+        call.response_headers.update({"X-Bapi-Limit": str(limit), "X-Bapi-Limit-Status": str(remaining),
+                                      "X-Bapi-Limit-Reset-Timestamp": str(reset_ms)})
+
+    def authenticate(self, call: Call, access: str) -> None:
+        api_key = call.headers.get("x-bapi-api-key")
+        timestamp = call.headers.get("x-bapi-timestamp")
+        signature = call.headers.get("x-bapi-sign")
+        recv_raw = call.headers.get("x-bapi-recv-window")
+        if not api_key:
+            raise Reject(Reason.MISSING_KEY)
+        if not signature:
+            raise Reject(Reason.MISSING_SIGNATURE)
+        if not timestamp:
+            raise Reject(Reason.MISSING_TIMESTAMP)
+        key = self.ledger.find_key(self.name, api_key)
+        if key is None:
+            raise Reject(Reason.INVALID_KEY)
+        self.check_timestamp(timestamp, recv_raw)
+        payload = call.raw_query.encode("latin-1") if call.method == "GET" else call.body
+        if not hmac.compare_digest(sign(key.secret, timestamp, api_key, recv_raw or "", payload), signature):
+            origin = (timestamp + api_key + (recv_raw or "")).encode() + payload
+            raise Reject(Reason.BAD_SIGNATURE, origin=origin.decode("utf-8", "replace"))
+        call.key = self.check_key_state(call, key)
+        self.check_account(call, access)
+        if not permissions.allows(self.name, key.permissions, access):
+            raise Reject(Reason.NO_PERMISSION)
+
+    def check_timestamp(self, timestamp: str, recv_raw: str | None) -> None:
+        now = self.ctx.now_ms()
+        detail = {"ts": timestamp, "now": now, "window": recv_raw or "5000"}
+        if not timestamp.isdigit() or not (recv_raw or "5000").isdigit():
+            raise Reject(Reason.BAD_TIMESTAMP, **detail)
+        ts, window = int(timestamp), int(recv_raw or "5000")
+        if ts >= now + 1000:
+            raise Reject(Reason.TIMESTAMP_AHEAD, **detail)
+        if ts < now - window:
+            raise Reject(Reason.TIMESTAMP_OUTSIDE_WINDOW, **detail)
+
+    @staticmethod
+    def params(call: Call) -> dict[str, str]:
+        if call.method == "GET":
+            return call.query
+        body = call.json()
+        if not isinstance(body, dict):
+            raise Reject(Reason.BAD_PARAM, param="body")
+        return {k: str(v) for k, v in body.items() if v is not None and not isinstance(v, (dict, list))}
+
+    @staticmethod
+    def category(p: dict[str, str]) -> str:
+        category = required(p, "category")
+        if category not in ("spot", "linear", "inverse", "option"):
+            raise Reject(Reason.BAD_PARAM, param="category")
+        return category
+
+    @staticmethod
+    def market_of(p: dict[str, str]) -> MarketSpec:
+        symbol = required(p, "symbol")
+        spec = BY_SYMBOL.get(symbol)
+        if spec is None:
+            raise Reject(Reason.BAD_SYMBOL, symbol=symbol)
+        return spec
+
+    @staticmethod
+    def limit(p: dict[str, str], default: int, cap: int) -> int:
+        raw = p.get("limit") or str(default)
+        if not raw.isdigit() or not 1 <= int(raw) <= cap:
+            raise Reject(Reason.BAD_PARAM, param="limit")
+        return int(raw)
+
+    # ---- public ----
+
+    def server_time(self, call: Call) -> dict[str, str]:
+        now = self.ctx.clock()
+        return {"timeSecond": str(int(now)), "timeNano": str(int(now * 1e9))}
+
+    def instruments(self, call: Call) -> dict[str, Any]:
+        category = self.category(call.query)
+        wanted = call.query.get("symbol")
+        rows = [instrument_json(m) for m in MARKETS if category == "spot" and wanted in (None, m.symbol)]
+        return {"category": category, "list": rows, "nextPageCursor": ""}
+
+    def tickers(self, call: Call) -> dict[str, Any]:
+        category = self.category(call.query)
+        wanted = call.query.get("symbol")
+        if wanted and (category != "spot" or wanted not in BY_SYMBOL):
+            raise BybitReject(UNSUPPORTED_SYMBOL)
+        self.ledger.tick()
+        rows = []
+        for m in MARKETS if category == "spot" else ():
+            if wanted in (None, m.symbol):
+                p = self.ledger.walk.price(m.symbol)
+                rows.append({"symbol": m.symbol, "bid1Price": _s(p - m.tick_size), "bid1Size": "1",
+                             "ask1Price": _s(p + m.tick_size), "ask1Size": "1", "lastPrice": _s(p),
+                             "prevPrice24h": _s(m.price), "price24hPcnt": _s(round((p - m.price) / m.price, 4)),
+                             "highPrice24h": _s(max(p, m.price)), "lowPrice24h": _s(min(p, m.price)),
+                             "turnover24h": "0", "volume24h": "0", "usdIndexPrice": _s(p)})
+        return {"category": category, "list": rows}
+
+    # ---- private: account ----
+
+    def query_api(self, call: Call) -> dict[str, Any]:
+        key, acct = call.key, call.account
+        assert key is not None and acct is not None
+        granted = key.permissions.get("permissions", {})
+        now = self.ctx.now_ms()
+        return {
+            "id": str(int(hashlib.sha256(key.api_key.encode()).hexdigest()[:8], 16) % 10**8), "note": key.label,
+            "apiKey": key.api_key, "readOnly": key.permissions.get("readOnly", 1), "secret": "",
+            "permissions": {g: list(granted.get(g, [])) for g in (*PERMISSION_GROUPS, *granted)},
+            "ips": key.ips or ["*"], "type": 2 if key.third_party else 1,
+            # Filled only for keys that expire (no IP bound); the rest report 0 and "".
+            "deadlineDay": max(0, (key.expires_at - now) // DAY_MS) if key.expires_at else 0,
+            "expiredAt": _iso(key.expires_at) if key.expires_at else "", "createdAt": _iso(key.created_at),
+            "unified": 0, "uta": 1, "userID": int(acct.uid), "inviterID": 0, "vipLevel": "No VIP",
+            "mktMakerLevel": "0", "affiliateID": 0, "rsaPublicKey": "", "isMaster": not acct.is_sub,
+            "parentUid": acct.parent_uid or "0", "kycLevel": "LEVEL_DEFAULT" if acct.kyc_required else "LEVEL_1",
+            "kycRegion": "",
+        }
+
+    def account_info(self, call: Call) -> dict[str, Any]:
+        return {"marginMode": "REGULAR_MARGIN", "updatedTime": str(self.ctx.now_ms()), "unifiedMarginStatus": 6,
+                "dcpStatus": "OFF", "timeWindow": 10, "smpGroup": 0, "isMasterTrader": False,
+                "spotHedgingStatus": "OFF"}
+
+    def usd(self, asset: str, amount: Decimal) -> Decimal:
+        if asset in ("USDT", "USDC"):
+            return amount
+        spec = BY_SYMBOL.get(f"{asset}USDT")
+        return amount * self.ledger.walk.price(spec.symbol) if spec else Decimal(0)
+
+    def wallet_balance(self, call: Call) -> dict[str, Any]:
+        p = call.query
+        if required(p, "accountType") != "UNIFIED":
+            raise BybitReject(UNIFIED_ONLY)
+        acct = call.account
+        assert acct is not None
+        self.ledger.tick()
+        wanted = set(p["coin"].split(",")) if p.get("coin") else None
+        coins, total = [], Decimal(0)
+        for asset, bal in sorted(acct.balances.items()):
+            if wanted is not None and asset not in wanted:
+                continue
+            wallet = bal.free + bal.locked
+            usd = self.usd(asset, wallet)
+            total += usd
+            # availableToWithdraw is deprecated and sent empty; clients derive free from walletBalance - locked.
+            coins.append({"coin": asset, "equity": _s(wallet), "usdValue": _s(round(usd, 8)),
+                          "walletBalance": _s(wallet), "locked": _s(bal.locked), "free": "",
+                          "availableToWithdraw": "", "availableToBorrow": "", "borrowAmount": "0",
+                          "accruedInterest": "0", "totalOrderIM": "0", "totalPositionIM": "0",
+                          "totalPositionMM": "0", "unrealisedPnl": "0", "cumRealisedPnl": "0", "bonus": "0",
+                          "collateralSwitch": True, "marginCollateral": True, "spotHedgingQty": "0",
+                          "spotBorrow": "0"})
+        t = _s(round(total, 8))
+        return {"list": [{"accountType": "UNIFIED", "totalEquity": t, "totalWalletBalance": t,
+                          "totalMarginBalance": t, "totalAvailableBalance": t, "totalPerpUPL": "0",
+                          "totalInitialMargin": "0", "totalMaintenanceMargin": "0", "accountIMRate": "0",
+                          "accountMMRate": "0", "accountLTV": "0", "coin": coins}]}
+
+    def fee_rate(self, call: Call) -> dict[str, Any]:
+        category = self.category(call.query)
+        wanted = call.query.get("symbol")
+        rows = [{"symbol": m.symbol, "baseCoin": "", "takerFeeRate": _s(FEE_RATE), "makerFeeRate": _s(FEE_RATE)}
+                for m in MARKETS if category == "spot" and wanted in (None, m.symbol)]
+        return {"list": rows}
+
+    def coin_info(self, call: Call) -> dict[str, Any]:
+        wanted = call.query.get("coin")
+        chain = {"confirmation": "1", "withdrawFee": "0", "depositMin": "0", "withdrawMin": "0",
+                 "chainDeposit": "1", "chainWithdraw": "1", "minAccuracy": "8", "withdrawPercentageFee": "0",
+                 "contractAddress": "", "safeConfirmNumber": "1"}
+        return {"rows": [{"name": a, "coin": a, "remainAmount": "1000000",
+                          "chains": [{"chainType": a, "chain": a, **chain}]}
+                         for a in ASSETS if wanted in (None, a)]}
+
+    # ---- private: trading ----
+
+    def check_filters(self, m: MarketSpec, type_: str, side: str, qty: Decimal, by_quote: bool,
+                      price: Decimal | None, mid: Decimal) -> None:
+        """The spot engine's own codes, checked before the ledger's neutral filters."""
+        if price is not None and price % m.tick_size:
+            raise Reject(Reason.FILTER_PRICE)
+        if by_quote:
+            if qty % QUOTE_PRECISION:
+                raise BybitReject(MARKET_AMOUNT_DECIMALS)
+            notional = qty
+        else:
+            if qty % m.lot_step:
+                raise Reject(Reason.FILTER_LOT_SIZE)
+            if qty < m.min_qty:
+                raise BybitReject(QTY_TOO_SMALL)
+            if qty > (m.max_market_qty if type_ == "MARKET" else m.max_qty):
+                raise BybitReject(QTY_TOO_LARGE)
+            notional = qty * (price if price is not None else mid)
+        if notional < m.min_notional:
+            raise Reject(Reason.FILTER_NOTIONAL)
+        if notional > m.max_notional:
+            raise BybitReject(AMOUNT_TOO_LARGE)
+
+    def create_order(self, call: Call) -> dict[str, str]:
+        p = self.params(call)
+        if self.category(p) != "spot":
+            raise Reject(Reason.BAD_PARAM, param="category")
+        m = self.market_of(p)
+        side = SIDES.get(required(p, "side"))
+        type_ = TYPES.get(required(p, "orderType"))
+        if side is None:
+            raise Reject(Reason.BAD_PARAM, param="side")
+        if type_ is None:
+            raise Reject(Reason.BAD_PARAM, param="orderType")
+        qty = decimal_param(p, "qty")
+        assert qty is not None and call.key is not None
+        if qty <= 0:
+            raise Reject(Reason.BAD_PARAM, param="qty")
+        price = decimal_param(p, "price", required=type_ == "LIMIT") if type_ == "LIMIT" else None
+        if price is not None and price <= 0:
+            raise Reject(Reason.BAD_PARAM, param="price")
+        tif_raw = p.get("timeInForce") or "GTC"
+        if tif_raw not in TIFS:
+            raise Reject(Reason.BAD_PARAM, param="timeInForce")
+        # Spot market buys are sized in quote currency unless marketUnit says baseCoin (create-order.mdx).
+        unit = p.get("marketUnit") or ("quoteCoin" if side == "BUY" else "baseCoin")
+        if unit not in ("baseCoin", "quoteCoin"):
+            raise Reject(Reason.BAD_PARAM, param="marketUnit")
+        by_quote = type_ == "MARKET" and unit == "quoteCoin"
+        if by_quote and side == "SELL":
+            raise Reject(Reason.BAD_PARAM, param="marketUnit")
+        mid = self.ledger.price(m.symbol)
+        self.check_filters(m, type_, side, qty, by_quote, price, mid)
+        if tif_raw == "PostOnly" and price is not None and (price >= mid if side == "BUY" else price <= mid):
+            raise BybitReject(POST_ONLY_CROSSES)
+        order = self.ledger.place_order(self.name, call.key.uid, m.symbol, side, type_,
+                                        None if by_quote else qty, price, qty if by_quote else None,
+                                        p.get("orderLinkId") or None, TIFS[tif_raw] if type_ == "LIMIT" else "IOC")
+        return {"orderId": str(order.id), "orderLinkId": order.client_order_id}
+
+    def _order_ref(self, p: dict[str, str]) -> tuple[int | None, str | None]:
+        order_id, link_id = p.get("orderId") or None, p.get("orderLinkId") or None
+        if order_id is not None and not order_id.isdigit():
+            raise Reject(Reason.UNKNOWN_ORDER)
+        return (int(order_id) if order_id else None), link_id
+
+    def cancel_order(self, call: Call) -> dict[str, str]:
+        p = self.params(call)
+        if self.category(p) != "spot":
+            raise Reject(Reason.BAD_PARAM, param="category")
+        m = self.market_of(p)
+        order_id, link_id = self._order_ref(p)
+        if order_id is None and link_id is None:
+            raise Reject(Reason.MISSING_PARAM, param="orderId")
+        assert call.key is not None
+        order = self.ledger.cancel_order(self.name, call.key.uid, m.symbol, order_id, link_id)
+        return {"orderId": str(order.id), "orderLinkId": order.client_order_id}
+
+    def _orders(self, call: Call, open_only: bool) -> list[Order]:
+        p = call.query
+        symbol = self.market_of(p).symbol if p.get("symbol") else None
+        assert call.key is not None
+        order_id, link_id = self._order_ref(p) if p.get("orderId") or p.get("orderLinkId") else (None, None)
+        if order_id is not None or link_id is not None:
+            # A lookup by id reaches recent orders of any status (open-order.mdx, UTA).
+            try:
+                return [self.ledger.get_order(self.name, call.key.uid, symbol, order_id, link_id)]
+            except Reject:
+                return []
+        if open_only:
+            orders = self.ledger.open_orders(self.name, call.key.uid, symbol)
+        else:
+            orders = [o for o in self.ledger.account_orders(self.name, call.key.uid, symbol) if not o.is_open]
+        status = p.get("orderStatus")
+        return sorted((o for o in orders if status in (None, "", STATUS[o.status])), key=lambda o: -o.id)
+
+    def _order_page(self, call: Call, open_only: bool) -> dict[str, Any]:
+        category = self.category(call.query)
+        limit = self.limit(call.query, 20, 50)
+        orders = self._orders(call, open_only) if category == "spot" else []
+        return {"category": category, "list": [order_json(o) for o in orders[:limit]], "nextPageCursor": ""}
+
+    def realtime_orders(self, call: Call) -> dict[str, Any]:
+        return self._order_page(call, open_only=True)
+
+    def order_history(self, call: Call) -> dict[str, Any]:
+        return self._order_page(call, open_only=False)
+
+    def executions(self, call: Call) -> dict[str, Any]:
+        p = call.query
+        category = self.category(p)
+        limit = self.limit(p, 50, 100)
+        symbol = self.market_of(p).symbol if p.get("symbol") else None
+        assert call.key is not None
+        trades = self.ledger.account_trades(self.name, call.key.uid, symbol) if category == "spot" else []
+        if p.get("orderId"):
+            trades = [t for t in trades if str(t.order_id) == p["orderId"]]
+        start, end = p.get("startTime"), p.get("endTime")
+        trades = [t for t in trades if (not start or t.time >= int(start)) and (not end or t.time <= int(end))]
+        rows = [execution_json(t, self.ledger.orders[t.order_id]) for t in reversed(trades)][:limit]
+        return {"category": category, "list": rows, "nextPageCursor": ""}
