@@ -449,8 +449,8 @@ class Bybit(Dialect):
             raise Reject(Reason.BAD_PARAM, param="orderType")
         qty = decimal_param(p, "qty")
         assert qty is not None and call.key is not None
-        if qty <= 0:
-            raise Reject(Reason.BAD_PARAM, param="qty")
+        if qty == 0:
+            raise BybitReject(QTY_TOO_SMALL)
         price = decimal_param(p, "price", required=type_ == "LIMIT") if type_ == "LIMIT" else None
         if price is not None and price <= 0:
             raise Reject(Reason.BAD_PARAM, param="price")
@@ -495,11 +495,10 @@ class Bybit(Dialect):
         p = call.query
         symbol = self.market_of(p).symbol if p.get("symbol") else None
         assert call.key is not None
-        order_id, link_id = self._order_ref(p) if p.get("orderId") or p.get("orderLinkId") else (None, None)
-        if order_id is not None or link_id is not None:
-            # A lookup by id reaches recent orders of any status (open-order.mdx, UTA).
+        if p.get("orderId") or p.get("orderLinkId"):
+            # A lookup by id reaches recent orders of any status (open-order.mdx, UTA); none found is an empty list.
             try:
-                return [self.ledger.get_order(self.name, call.key.uid, symbol, order_id, link_id)]
+                return [self.ledger.get_order(self.name, call.key.uid, symbol, *self._order_ref(p))]
             except Reject:
                 return []
         if open_only:
