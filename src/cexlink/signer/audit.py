@@ -1,0 +1,168 @@
+"""The tamper-evident audit log: one hash-chained JSON line per intake, sign, refusal and revocation.
+
+``hash = SHA-256(prev_hash || canonical(record))``; every ``checkpoint_every`` records (and at close) a
+checkpoint line carries an Ed25519 signature over (seq, head hash, time) by a key the log does not hold, and
+is copied to a second file. Records carry a keyed hash of the parameters: no secrets, no raw signatures.
+
+The line is written (``write(2)``, not fsynced) before the caller gets its answer; if it cannot be written the
+caller gets no signature (fail closed). A process crash keeps every acknowledged record (it is in the page
+cache); a power loss may lose the records since the last fsync (at each checkpoint).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from ..errors import CexlinkError
+
+GENESIS = "0" * 64
+FIELDS = ("seq", "time", "prev", "credential_id", "action", "exchange", "method", "path", "outcome",
+          "params_mac")
+
+
+class AuditUnavailable(CexlinkError):
+    """The audit record could not be written: the request is refused (fail closed)."""
+
+
+def _canonical(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+
+
+def record_hash(prev: str, body: dict[str, Any]) -> str:
+    return hashlib.sha256(bytes.fromhex(prev) + _canonical(body)).hexdigest()
+
+
+def checkpoint_message(seq: int, head: str, time_ms: int) -> bytes:
+    return f"cexlink-audit-checkpoint\n{seq}\n{head}\n{time_ms}\n".encode()
+
+
+class AuditLog:
+    def __init__(self, path: Path, mac_key: bytes, checkpoint_key: Ed25519PrivateKey, clock: Callable[[], float],
+                 checkpoint_every: int = 10_000) -> None:
+        self.path = path
+        self.checkpoints_path = path.with_name(path.name + ".checkpoints")
+        self.mac_key = mac_key
+        self.checkpoint_key = checkpoint_key
+        self.clock = clock
+        self.checkpoint_every = checkpoint_every
+        self.seq, self.head = self._tail()
+        self._since_checkpoint = 0
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self.cp_fd = os.open(self.checkpoints_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+    def _tail(self) -> tuple[int, str]:
+        if not self.path.exists():
+            return 0, GENESIS
+        seq, head = 0, GENESIS
+        with self.path.open("rb") as fh:
+            for line in fh:
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue  # a torn last line from a crash mid-write; verify reports it
+                if "hash" in rec and "seq" in rec and not rec.get("checkpoint"):
+                    seq, head = rec["seq"], rec["hash"]
+        return seq, head
+
+    def params_mac(self, params: Any) -> str:
+        return hmac.new(self.mac_key, _canonical({"p": params}), hashlib.sha256).hexdigest()
+
+    def append(self, action: str, outcome: str, credential_id: str | None = None, exchange: str | None = None,
+               method: str | None = None, path: str | None = None, params: Any = None) -> int:
+        body = {"seq": self.seq + 1, "time": int(self.clock() * 1000), "prev": self.head,
+                "credential_id": credential_id, "action": action, "exchange": exchange, "method": method,
+                "path": path, "outcome": outcome,
+                "params_mac": None if params is None else self.params_mac(params)}
+        digest = record_hash(self.head, body)
+        line = _canonical({**body, "hash": digest}) + b"\n"
+        try:
+            if os.write(self.fd, line) != len(line):
+                raise OSError("short write")
+        except OSError as e:
+            raise AuditUnavailable(f"audit log {self.path.name} is not writable: {e.strerror or e}") from None
+        self.seq, self.head = body["seq"], digest
+        self._since_checkpoint += 1
+        if self._since_checkpoint >= self.checkpoint_every:
+            self.checkpoint()
+        return self.seq
+
+    def checkpoint(self) -> None:
+        if self.seq == 0:
+            return
+        now = int(self.clock() * 1000)
+        sig = self.checkpoint_key.sign(checkpoint_message(self.seq, self.head, now))
+        line = _canonical({"checkpoint": True, "seq": self.seq, "hash": self.head, "time": now,
+                           "sig": base64.b64encode(sig).decode()}) + b"\n"
+        for fd in (self.fd, self.cp_fd):
+            os.write(fd, line)
+            os.fsync(fd)
+        self._since_checkpoint = 0
+
+    def close(self) -> None:
+        self.checkpoint()
+        os.close(self.fd)
+        os.close(self.cp_fd)
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    records: int
+    checkpoints: int
+    problem: str | None = None
+    first_bad_seq: int | None = None
+    line: int | None = None
+
+
+def verify(path: Path, public_key: Ed25519PublicKey) -> VerifyResult:
+    """Walk the chain; report the first record that was edited, removed, reordered or torn."""
+    prev, expected_seq, records, checkpoints = GENESIS, 1, 0, 0
+    hashes: dict[int, str] = {}
+
+    def bad(problem: str, seq: int | None, lineno: int) -> VerifyResult:
+        return VerifyResult(False, records, checkpoints, problem, seq, lineno)
+
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                rec = json.loads(raw)
+            except ValueError:
+                return bad(f"line {lineno} is not a complete record (torn or edited)", expected_seq, lineno)
+            if rec.get("checkpoint"):
+                try:
+                    public_key.verify(base64.b64decode(rec["sig"]),
+                                      checkpoint_message(rec["seq"], rec["hash"], rec["time"]))
+                except (InvalidSignature, KeyError, ValueError):
+                    return bad(f"checkpoint at record {rec.get('seq')} has a bad signature", rec.get("seq"), lineno)
+                if hashes.get(rec["seq"]) != rec["hash"]:
+                    return bad(f"checkpoint at record {rec['seq']} does not match the chain", rec["seq"], lineno)
+                checkpoints += 1
+                continue
+            seq = rec.get("seq")
+            if not isinstance(seq, int):
+                return bad(f"line {lineno} has no sequence number", expected_seq, lineno)
+            if seq > expected_seq:
+                return bad(f"record {expected_seq} is missing (removed) before record {seq}", expected_seq, lineno)
+            if seq < expected_seq:
+                return bad(f"record {seq} is out of order (reordered or duplicated) at line {lineno}", seq, lineno)
+            body = {k: rec.get(k) for k in FIELDS}
+            if rec.get("prev") != prev:
+                return bad(f"record {seq} does not follow record {seq - 1} (removed or reordered)", seq, lineno)
+            if record_hash(prev, body) != rec.get("hash"):
+                return bad(f"record {seq} was edited (its hash does not match its content)", seq, lineno)
+            prev = rec["hash"]
+            hashes[seq] = prev
+            expected_seq += 1
+            records += 1
+    return VerifyResult(True, records, checkpoints)

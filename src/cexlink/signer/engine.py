@@ -1,0 +1,291 @@
+"""The Sign Center itself: write-only intake, policy-checked signing with ccxt's own ``sign()``, revocation,
+KEK rotation. Transport-free: server.py puts it on a socket.
+
+Plaintext material lives only in ``_cache`` (with a time limit) and in the signer-side ccxt instances built
+from it; it is never logged, returned or put in an exception message.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ccxt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ..errors import InputError
+from . import hygiene
+from .audit import AuditLog, AuditUnavailable
+from .kek import KekProvider, KekRetired, KeyFileKek
+from .keystore import Binding, SealBroken, open_sealed, rewrap, seal
+from .policy import Policy, Reason, Refused
+from .store import CredentialRow, SignerStore
+
+SUPPORTED = frozenset(ccxt.exchanges)
+
+
+@dataclass
+class SignerConfig:
+    data_dir: Path
+    store_url: str | None = None  # default: sqlite file in data_dir
+    exchange_urls: dict[str, str] = field(default_factory=dict)  # exchange -> base URL (the sandbox); else real
+    cache_ttl_s: float = 300.0
+    max_recv_window_ms: int = 10_000
+    rate_per_credential: float = 50.0
+    burst_per_credential: float = 100.0
+    checkpoint_every: int = 10_000
+    replica: str = "0"
+
+    def store(self) -> str:
+        return self.store_url or f"sqlite:///{self.data_dir / 'signer.db'}"
+
+
+class SignerSecrets:
+    """The Sign Center's own keys, in a 0600 file beside the KEK: the fingerprint pepper, the audit MAC key
+    and the Ed25519 checkpoint key. None of them is in the store or the audit log."""
+
+    def __init__(self, path: Path) -> None:
+        if not path.exists():
+            data = {"pepper": secrets.token_bytes(32), "audit_mac": secrets.token_bytes(32),
+                    "checkpoint": Ed25519PrivateKey.generate().private_bytes_raw()}
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump({k: base64.b64encode(v).decode() for k, v in data.items()}, fh)
+        raw = {k: base64.b64decode(v) for k, v in json.loads(path.read_text()).items()}
+        self.pepper: bytes = raw["pepper"]
+        self.audit_mac: bytes = raw["audit_mac"]
+        self.checkpoint_key = Ed25519PrivateKey.from_private_bytes(raw["checkpoint"])
+
+
+@dataclass
+class _Entry:
+    row: CredentialRow
+    exchange: Any  # the signer-side ccxt instance holding the plaintext credentials
+    loaded_at: float
+    defaults: dict[str, Any]
+
+
+def mask(api_key: str) -> str:
+    return f"{api_key[:4]}…{api_key[-4:]}" if len(api_key) >= 12 else "…"
+
+
+class SignCenter:
+    def __init__(self, config: SignerConfig, kek: KekProvider | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.config = config
+        self.clock = clock
+        self.kek: KekProvider = kek or KeyFileKek(config.data_dir / "kek.json")
+        self.secrets = SignerSecrets(config.data_dir / "signer-keys.json")
+        self.store = SignerStore(config.store())
+        self.audit = AuditLog(config.data_dir / f"audit-{config.replica}.log", self.secrets.audit_mac,
+                              self.secrets.checkpoint_key, clock, config.checkpoint_every)
+        self.policy = Policy(max_recv_window_ms=config.max_recv_window_ms,
+                             rate_per_credential=config.rate_per_credential,
+                             burst_per_credential=config.burst_per_credential)
+        self._cache: dict[str, _Entry] = {}
+        self._watch = _RevocationWatch(self.store)
+
+    # ---- intake ----
+
+    def fingerprint(self, api_key: str) -> str:
+        return "kf_" + hmac.new(self.secrets.pepper, api_key.encode(), hashlib.sha256).hexdigest()[:40]
+
+    def store_credential(self, owner: str, exchange: str, api_key: str, secret: str, passphrase: str | None = None,
+                         expires_at: int | None = None) -> dict[str, Any]:
+        if not owner or not isinstance(owner, str):
+            raise InputError("owner", "is required")
+        if exchange not in SUPPORTED:
+            raise InputError("exchange", f"{exchange!r} is not an exchange ccxt supports")
+        key = hygiene.clean(exchange, "api_key", api_key)
+        sec = hygiene.clean(exchange, "secret", secret)
+        needs_pass = bool(getattr(ccxt, exchange)().requiredCredentials.get("password"))
+        phrase = hygiene.clean(exchange, "passphrase", passphrase, required=needs_pass)
+        assert key is not None and sec is not None
+        cred_id = "cred_" + secrets.token_hex(12)
+        now = int(self.clock() * 1000)
+        binding = Binding(cred_id, owner, exchange, 1)
+        sealed = seal(self.kek, binding, {"api_key": key, "secret": sec, "passphrase": phrase})
+        row = CredentialRow(cred_id, owner, exchange, self.fingerprint(key), mask(key), now, expires_at, "active",
+                            None, 1, sealed)
+        self.store.insert(row)
+        self.audit.append("intake", "ok", cred_id, exchange)
+        return {"credential_id": cred_id, "key_fingerprint": row.key_fingerprint, "masked_key": row.masked_key,
+                "created_at": now}
+
+    # ---- signing ----
+
+    def sign(self, credential_id: str, exchange: str, api: Any, method: str, path: str, params: Any,
+             context: dict[str, Any] | None = None) -> dict[str, Any]:
+        context = context or {}
+        try:
+            entry = self._entry(credential_id, exchange)
+            self.policy.check(exchange, api, method, path, params, context)
+            self.policy.take_token(credential_id)
+            request = self._ccxt_sign(entry, api, method, path, params, context)
+        except Refused as refused:
+            self.audit.append("refuse", refused.reason.value, credential_id, exchange, method, path, params)
+            raise
+        try:
+            self.audit.append("sign", "ok", credential_id, exchange, method, path, params)
+        except AuditUnavailable:
+            raise Refused(Reason.AUDIT_UNAVAILABLE, "the audit log cannot be written; nothing was signed") from None
+        return request
+
+    def _ccxt_sign(self, entry: _Entry, api: Any, method: str, path: str, params: Any,
+                   context: dict[str, Any]) -> dict[str, Any]:
+        ex = entry.exchange
+        ex.options["recvWindow"] = context.get("recvWindow", entry.defaults.get("recvWindow"))
+        if "recvWindow" not in entry.defaults and "recvWindow" not in context:
+            ex.options.pop("recvWindow", None)
+        ex.options["timeDifference"] = context.get("timeDifference", entry.defaults.get("timeDifference", 0))
+        signed = ex.sign(path, api, method, params)
+        return {"url": signed["url"], "method": signed["method"], "headers": signed.get("headers"),
+                "body": signed.get("body")}
+
+    def _entry(self, credential_id: str, exchange: str) -> _Entry:
+        if self._watch.changed():
+            self._cache.clear()
+        now = self.clock()
+        entry = self._cache.get(credential_id)
+        if entry is None or now - entry.loaded_at > self.config.cache_ttl_s:
+            entry = self._load(credential_id, now)
+        row = entry.row
+        if row.exchange != exchange:
+            raise Refused(Reason.EXCHANGE_MISMATCH, f"credential is for {row.exchange}, not {exchange}")
+        if row.expires_at is not None and now * 1000 >= row.expires_at:
+            self._cache.pop(credential_id, None)
+            raise Refused(Reason.CREDENTIAL_EXPIRED, "credential has expired")
+        return entry
+
+    def _load(self, credential_id: str, now: float) -> _Entry:
+        self._cache.pop(credential_id, None)
+        row = self.store.get(credential_id)
+        if row is None:
+            raise Refused(Reason.CREDENTIAL_UNKNOWN, "no such credential")
+        if row.status != "active" or row.sealed is None:
+            raise Refused(Reason.CREDENTIAL_REVOKED, "credential was revoked")
+        try:
+            material = open_sealed(self.kek, Binding(row.id, row.owner, row.exchange, row.version), row.sealed)
+        except KekRetired:
+            raise Refused(Reason.KEK_RETIRED, "credential is wrapped by a retired KEK version; rotate") from None
+        except SealBroken:
+            raise Refused(Reason.CREDENTIAL_REVOKED, "credential does not open (tampered or shredded)") from None
+        ex = self._instance(row.exchange, material)
+        entry = _Entry(row, ex, now, {k: ex.options.get(k) for k in ("recvWindow", "timeDifference")
+                                      if k in ex.options})
+        self._cache[credential_id] = entry
+        return entry
+
+    def _instance(self, exchange: str, material: dict[str, str | None]) -> Any:
+        config: dict[str, Any] = {"apiKey": material["api_key"], "secret": material["secret"]}
+        if material.get("passphrase"):
+            config["password"] = material["passphrase"]
+        ex = getattr(ccxt, exchange)(config)
+        base_url = self.config.exchange_urls.get(exchange)
+        if base_url:  # the Sign Center pins where its signatures may be sent; callers cannot choose
+            from ..sandbox.clients import point_ccxt
+
+            point_ccxt(ex, base_url)
+        clock = self.clock
+        ex.milliseconds = lambda: int(clock() * 1000)  # the Sign Center's clock, injectable for tests
+        return ex
+
+    # ---- revocation and rotation ----
+
+    def revoke(self, credential_id: str) -> int:
+        return self.revoke_where(ids=[credential_id])
+
+    def revoke_where(self, ids: list[str] | None = None, owner: str | None = None, exchange: str | None = None,
+                     created_before: int | None = None) -> int:
+        if ids is None and owner is None and exchange is None and created_before is None:
+            raise InputError("filter", "give at least one of credential ids, owner, exchange, created_before")
+        count = self.store.revoke_where(int(self.clock() * 1000), ids, owner, exchange, created_before)
+        for cid in ([c for c in self._cache if ids is None or c in ids]):
+            entry = self._cache[cid]
+            if ((owner is None or entry.row.owner == owner) and (exchange is None or entry.row.exchange == exchange)
+                    and (created_before is None or entry.row.created_at < created_before)):
+                del self._cache[cid]
+                self.policy.forget(cid)
+        what = json.dumps({"ids": ids[:1] if ids and len(ids) == 1 else (len(ids) if ids else None),
+                           "owner": owner, "exchange": exchange, "created_before": created_before})
+        self.audit.append("revoke", f"ok:{count}", ids[0] if ids and len(ids) == 1 else None, exchange,
+                          None, None, what)
+        return count
+
+    def rotate_kek(self, retire_old: bool = False) -> dict[str, int]:
+        """New KEK version; rewrap every data key under it (no plaintext secret leaves the process)."""
+        old_min = self.kek.min_version
+        version = self.kek.rotate()
+        rewrapped = 0
+        for row in list(self.store.iter_sealed()):
+            assert row.sealed is not None
+            if row.sealed.kek_version != version:
+                new = rewrap(self.kek, row.sealed)
+                self.store.update_wrap(row.id, new.kek_version, new.wrapped_dek)
+                rewrapped += 1
+        if retire_old:
+            self.kek.retire_below(version)
+        self._cache.clear()
+        self.audit.append("rotate_kek", f"ok:v{version}:rewrapped={rewrapped}")
+        return {"kek_version": version, "rewrapped": rewrapped, "min_version": self.kek.min_version,
+                "previous_min_version": old_min}
+
+    def describe(self, credential_id: str) -> dict[str, Any]:
+        row = self.store.get(credential_id)
+        if row is None:
+            raise InputError("credential_id", "no such credential")
+        return {"credential_id": row.id, "owner": row.owner, "exchange": row.exchange,
+                "key_fingerprint": row.key_fingerprint, "masked_key": row.masked_key, "created_at": row.created_at,
+                "expires_at": row.expires_at, "status": row.status, "revoked_at": row.revoked_at,
+                "kek_version": row.sealed.kek_version if row.sealed else None}
+
+    def close(self) -> None:
+        self.audit.close()
+        self.store.engine.dispose()
+
+
+class _RevocationWatch:
+    """Tells, cheaply on every signature, whether another process revoked something since the last look.
+
+    SQLite: ``PRAGMA data_version`` on a private connection changes when any other connection commits (a few
+    microseconds); only then is the revocation epoch read. PostgreSQL: the epoch is read at most every 50 ms.
+    """
+
+    def __init__(self, store: SignerStore) -> None:
+        self.store = store
+        self.epoch = store.revocation_epoch()
+        self._raw: sqlite3.Connection | None = None
+        self._version: int | None = None
+        self._next_poll = 0.0
+        if store.is_sqlite:
+            path = store.url.split("///", 1)[1]
+            self._raw = sqlite3.connect(path, check_same_thread=False)
+            self._version = self._raw.execute("PRAGMA data_version").fetchone()[0]
+
+    def changed(self) -> bool:
+        if self._raw is not None:
+            version = self._raw.execute("PRAGMA data_version").fetchone()[0]
+            if version == self._version:
+                return False
+            self._version = version
+        else:
+            now = time.monotonic()
+            if now < self._next_poll:
+                return False
+            self._next_poll = now + 0.05
+        epoch = self.store.revocation_epoch()
+        if epoch != self.epoch:
+            self.epoch = epoch
+            return True
+        return False

@@ -1,0 +1,155 @@
+"""The signing policy: default deny, an allowlist of reading and spot-trading endpoints per exchange.
+
+A request is described as ccxt describes it to ``sign()``: (api, method, path). Anything that moves funds
+out or sideways (withdrawals, transfers), touches sub-accounts or manages keys is refused with its own reason
+code even where an allowlist entry would match; everything not on the list is refused as not allowed.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from ..errors import CexlinkError
+
+
+class Reason(StrEnum):
+    CREDENTIAL_UNKNOWN = "credential_unknown"
+    CREDENTIAL_REVOKED = "credential_revoked"
+    CREDENTIAL_EXPIRED = "credential_expired"
+    KEK_RETIRED = "kek_retired"
+    EXCHANGE_MISMATCH = "exchange_mismatch"
+    ENDPOINT_NOT_ALLOWED = "endpoint_not_allowed"
+    WITHDRAWAL_FORBIDDEN = "withdrawal_forbidden"
+    TRANSFER_FORBIDDEN = "transfer_forbidden"
+    SUBACCOUNT_FORBIDDEN = "subaccount_forbidden"
+    KEY_MANAGEMENT_FORBIDDEN = "key_management_forbidden"
+    RECV_WINDOW_TOO_LARGE = "recv_window_too_large"
+    CLOCK_OFFSET_TOO_LARGE = "clock_offset_too_large"
+    RATE_LIMITED = "rate_limited"
+    AUDIT_UNAVAILABLE = "audit_unavailable"
+
+
+class Refused(CexlinkError):
+    """The Sign Center will not sign this request; ``reason`` is one of ``Reason``."""
+
+    def __init__(self, reason: Reason, message: str) -> None:
+        super().__init__(f"{reason.value}: {message}")
+        self.reason = reason
+        self.message = message
+
+
+# Forbidden families, checked first so that a refusal says what the request would have done.
+FORBIDDEN: tuple[tuple[re.Pattern[str], Reason], ...] = (
+    (re.compile(r"withdraw", re.I), Reason.WITHDRAWAL_FORBIDDEN),
+    (re.compile(r"api-?key|apiRestrictions/ip|subAccountApi|ipRestriction", re.I), Reason.KEY_MANAGEMENT_FORBIDDEN),
+    (re.compile(r"sub-?account|subaccount|sub-member|submember|broker|sub-user", re.I), Reason.SUBACCOUNT_FORBIDDEN),
+    (re.compile(r"transfer|move-?funds|universal", re.I), Reason.TRANSFER_FORBIDDEN),
+)
+
+# (api, method, path) allowed per exchange: reading the account and spot trading.
+READ_TRADE: dict[str, frozenset[tuple[str, str, str]]] = {
+    "binance": frozenset({
+        ("private", "GET", "account"), ("private", "GET", "order"), ("private", "POST", "order"),
+        ("private", "DELETE", "order"), ("private", "POST", "order/test"), ("private", "GET", "openOrders"),
+        ("private", "DELETE", "openOrders"), ("private", "GET", "allOrders"), ("private", "GET", "myTrades"),
+        ("private", "GET", "account/commission"), ("private", "GET", "rateLimit/order"),
+        ("sapi", "GET", "account/apiRestrictions"), ("sapi", "GET", "account/status"),
+        ("sapi", "GET", "account/apiTradingStatus"), ("sapi", "GET", "capital/config/getall"),
+        ("sapi", "GET", "asset/tradeFee"),
+    }),
+    "okx": frozenset({
+        ("private", "GET", "account/balance"), ("private", "GET", "account/config"),
+        ("private", "GET", "account/trade-fee"), ("private", "GET", "asset/currencies"),
+        ("private", "GET", "asset/balances"), ("private", "GET", "trade/order"), ("private", "POST", "trade/order"),
+        ("private", "POST", "trade/batch-orders"), ("private", "POST", "trade/cancel-order"),
+        ("private", "POST", "trade/cancel-batch-orders"), ("private", "POST", "trade/amend-order"),
+        ("private", "GET", "trade/orders-pending"), ("private", "GET", "trade/orders-history"),
+        ("private", "GET", "trade/orders-history-archive"), ("private", "GET", "trade/fills"),
+        ("private", "GET", "trade/fills-history"),
+    }),
+    "bybit": frozenset({
+        ("private", "GET", "v5/user/query-api"), ("private", "GET", "v5/account/info"),
+        ("private", "GET", "v5/account/wallet-balance"), ("private", "GET", "v5/asset/coin/query-info"),
+        ("private", "GET", "v5/account/fee-rate"), ("private", "POST", "v5/order/create"),
+        ("private", "POST", "v5/order/cancel"), ("private", "POST", "v5/order/amend"),
+        ("private", "POST", "v5/order/cancel-all"), ("private", "GET", "v5/order/realtime"),
+        ("private", "GET", "v5/order/history"), ("private", "GET", "v5/execution/list"),
+    }),
+    "kucoin": frozenset({
+        ("private", "GET", "accounts"), ("private", "GET", "orders"), ("private", "POST", "orders"),
+        ("private", "DELETE", "orders/{orderId}"), ("private", "GET", "orders/{orderId}"),
+        ("private", "GET", "fills"), ("private", "GET", "user-info"), ("utaPrivate", "GET", "account/mode"),
+    }),
+    "kraken": frozenset({
+        ("private", "POST", "Balance"), ("private", "POST", "BalanceEx"), ("private", "POST", "TradeBalance"),
+        ("private", "POST", "AddOrder"), ("private", "POST", "CancelOrder"), ("private", "POST", "OpenOrders"),
+        ("private", "POST", "ClosedOrders"), ("private", "POST", "QueryOrders"), ("private", "POST", "TradesHistory"),
+    }),
+}
+
+MAX_CLOCK_OFFSET_MS = 60_000  # a caller may correct for exchange clock skew, not mint far-future requests
+
+
+def api_name(api: Any) -> str:
+    """ccxt passes ``api`` as a list (``['private']``) or a string; the first element names it."""
+    return str(api[0] if isinstance(api, list | tuple) and api else api)
+
+
+@dataclass
+class TokenBucket:
+    rate: float  # tokens per second
+    burst: float
+    tokens: float
+    updated: float
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+@dataclass
+class Policy:
+    clock: Callable[[], float] = time.monotonic
+    max_recv_window_ms: int = 10_000
+    rate_per_credential: float = 50.0  # requests/s sustained
+    burst_per_credential: float = 100.0
+    allow: dict[str, frozenset[tuple[str, str, str]]] = field(default_factory=lambda: dict(READ_TRADE))
+    _buckets: dict[str, TokenBucket] = field(default_factory=dict)
+
+    def check(self, exchange: str, api: Any, method: str, path: str, params: Any, context: dict[str, Any]) -> None:
+        name = api_name(api)
+        for pattern, reason in FORBIDDEN:
+            if pattern.search(path):
+                raise Refused(reason, f"{method} {name} {path} is never signed")
+        if (name, method.upper(), path) not in self.allow.get(exchange, frozenset()):
+            raise Refused(Reason.ENDPOINT_NOT_ALLOWED, f"{method} {name} {path} is not on the {exchange} allowlist")
+        windows = [context.get("recvWindow")]
+        if isinstance(params, dict):
+            windows.append(params.get("recvWindow"))
+        for w in windows:
+            if w is not None and float(w) > self.max_recv_window_ms:
+                raise Refused(Reason.RECV_WINDOW_TOO_LARGE, f"recvWindow {w} is above {self.max_recv_window_ms}")
+        offset = context.get("timeDifference")
+        if offset is not None and abs(float(offset)) > MAX_CLOCK_OFFSET_MS:
+            raise Refused(Reason.CLOCK_OFFSET_TOO_LARGE, f"timeDifference above {MAX_CLOCK_OFFSET_MS} ms")
+
+    def take_token(self, credential_id: str) -> None:
+        now = self.clock()
+        bucket = self._buckets.get(credential_id)
+        if bucket is None:
+            bucket = self._buckets[credential_id] = TokenBucket(self.rate_per_credential, self.burst_per_credential,
+                                                                self.burst_per_credential, now)
+        if not bucket.take(now):
+            raise Refused(Reason.RATE_LIMITED, f"more than {self.rate_per_credential:g} signatures/s for this key")
+
+    def forget(self, credential_id: str) -> None:
+        self._buckets.pop(credential_id, None)
