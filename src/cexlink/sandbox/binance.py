@@ -40,26 +40,22 @@ KEY_RE = re.compile(r"^[A-Za-z0-9]{64}$")
 SIG_RE = re.compile(r"(^|&)signature=([^&]*)")
 MAX_RECV_WINDOW = 60000
 
+_INVALID_KEY = ErrorSpec(401, -2015, "Invalid API-key, IP, or permissions for action.")
+_KEY_FORMAT = ErrorSpec(401, -2014, "API-key format invalid.")
+_MANDATORY = "Mandatory parameter '{}' was not sent, was empty/null, or malformed."
+
 # Error table: (HTTP status, code, message) exactly as Binance sends them (errors.md; HTTP statuses as seen).
 ERRORS: dict[Reason, ErrorSpec] = {
-    Reason.MISSING_KEY: ErrorSpec(401, -2014, "API-key format invalid."),
-    Reason.KEY_FORMAT: ErrorSpec(401, -2014, "API-key format invalid."),
-    Reason.INVALID_KEY: ErrorSpec(401, -2015, "Invalid API-key, IP, or permissions for action."),
-    Reason.IP_NOT_WHITELISTED: ErrorSpec(401, -2015, "Invalid API-key, IP, or permissions for action."),
-    Reason.NO_PERMISSION: ErrorSpec(401, -2015, "Invalid API-key, IP, or permissions for action."),
-    Reason.KEY_EXPIRED: ErrorSpec(401, -2015, "Invalid API-key, IP, or permissions for action."),
-    Reason.TRADING_EXPIRED: ErrorSpec(401, -2015, "Invalid API-key, IP, or permissions for action."),
-    Reason.MISSING_SIGNATURE: ErrorSpec(400, -1102, "Mandatory parameter 'signature' was not sent, was empty/null, "
-                                                    "or malformed."),
+    Reason.MISSING_KEY: _KEY_FORMAT, Reason.KEY_FORMAT: _KEY_FORMAT,
+    # One answer for every key problem, as Binance gives (the reason is never told).
+    **dict.fromkeys((Reason.INVALID_KEY, Reason.IP_NOT_WHITELISTED, Reason.NO_PERMISSION, Reason.KEY_EXPIRED,
+                     Reason.TRADING_EXPIRED), _INVALID_KEY),
+    Reason.MISSING_SIGNATURE: ErrorSpec(400, -1102, _MANDATORY.format("signature")),
     Reason.BAD_SIGNATURE: ErrorSpec(400, -1022, "Signature for this request is not valid."),
-    Reason.MISSING_TIMESTAMP: ErrorSpec(400, -1102, "Mandatory parameter 'timestamp' was not sent, was "
-                                                    "empty/null, or malformed."),
-    Reason.BAD_TIMESTAMP: ErrorSpec(400, -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, "
-                                                "or malformed."),
-    Reason.TIMESTAMP_OUTSIDE_WINDOW: ErrorSpec(400, -1021, "Timestamp for this request is outside of the "
-                                                           "recvWindow."),
-    Reason.TIMESTAMP_AHEAD: ErrorSpec(400, -1021, "Timestamp for this request was 1000ms ahead of the server's "
-                                                  "time."),
+    Reason.MISSING_TIMESTAMP: ErrorSpec(400, -1102, _MANDATORY.format("timestamp")),
+    Reason.BAD_TIMESTAMP: ErrorSpec(400, -1102, _MANDATORY.format("timestamp")),
+    Reason.TIMESTAMP_OUTSIDE_WINDOW: ErrorSpec(400, -1021, "Timestamp for this request is outside of the recvWindow."),
+    Reason.TIMESTAMP_AHEAD: ErrorSpec(400, -1021, "Timestamp for this request was 1000ms ahead of the server's time."),
     Reason.RECV_WINDOW_TOO_LARGE: ErrorSpec(400, -1131, "recvWindow must be less than 60000"),
     # No public source shows the wire format for an unaccepted API trading agreement; errors.md's -2010
     # "Rest API trading is not enabled." (REST trading off for this caller) is the closest documented refusal.
@@ -81,8 +77,7 @@ ERRORS: dict[Reason, ErrorSpec] = {
     Reason.FILTER_LOT_SIZE: ErrorSpec(400, -1013, "Filter failure: LOT_SIZE"),
     Reason.FILTER_MARKET_LOT_SIZE: ErrorSpec(400, -1013, "Filter failure: MARKET_LOT_SIZE"),
     Reason.FILTER_NOTIONAL: ErrorSpec(400, -1013, "Filter failure: NOTIONAL"),
-    Reason.MISSING_PARAM: ErrorSpec(400, -1102, "Mandatory parameter '{param}' was not sent, was empty/null, or "
-                                                "malformed."),
+    Reason.MISSING_PARAM: ErrorSpec(400, -1102, _MANDATORY.format("{param}")),
     Reason.BAD_PARAM: ErrorSpec(400, -1100, "Illegal characters found in parameter '{param}'; legal range is "
                                             "'^[0-9]{{1,20}}(\\.[0-9]{{1,20}})?$'."),
     # Binance's edge answers unknown paths with a bare HTML 404 (ccxt/ccxt#18797); we keep the status but send
@@ -104,9 +99,12 @@ BAD_TYPE = ErrorSpec(400, -1116, "Invalid orderType.")
 BAD_TIF = ErrorSpec(400, -1115, "Invalid timeInForce.")
 BAD_RESP_TYPE = ErrorSpec(400, -1100, "Illegal characters found in parameter 'newOrderRespType'; legal range is "
                                       "'ACK, RESULT, FULL'.")
-ORDER_TYPES = ("LIMIT", "MARKET", "LIMIT_MAKER")
-TIME_IN_FORCE = ("GTC", "IOC", "FOK")
-RESP_TYPES = ("ACK", "RESULT", "FULL")
+ORDER_TYPES = ("LIMIT", "MARKET", "LIMIT_MAKER")  # what the sandbox matches; exchangeInfo lists only these
+# Enumerated order parameters: allowed values and the refusal for anything else.
+ENUMS: dict[str, tuple[tuple[str, ...], ErrorSpec]] = {
+    "side": (("BUY", "SELL"), BAD_SIDE), "type": (ORDER_TYPES, BAD_TYPE),
+    "timeInForce": (("GTC", "IOC", "FOK"), BAD_TIF), "newOrderRespType": (("ACK", "RESULT", "FULL"), BAD_RESP_TYPE),
+}
 # Fields that carry times, scaled to µs when the client sends X-MBX-TIME-UNIT: MICROSECOND.
 TIME_FIELDS = ("serverTime", "time", "updateTime", "transactTime", "workingTime")
 
@@ -139,8 +137,7 @@ def _symbol_info(m: MarketSpec) -> dict[str, Any]:
         "symbol": m.symbol, "status": "TRADING", "baseAsset": m.base, "baseAssetPrecision": 8,
         "quoteAsset": m.quote, "quotePrecision": 8, "quoteAssetPrecision": 8, "baseCommissionPrecision": 8,
         "quoteCommissionPrecision": 8,
-        "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT",
-                       "TAKE_PROFIT_LIMIT"],
+        "orderTypes": list(ORDER_TYPES),
         "icebergAllowed": True, "ocoAllowed": True, "otoAllowed": True, "quoteOrderQtyMarketAllowed": True,
         "allowTrailingStop": True, "cancelReplaceAllowed": True, "amendAllowed": True, "pegInstructionsAllowed": True,
         "isSpotTradingAllowed": True, "isMarginTradingAllowed": False, "filters": _filters(m), "permissions": [],
@@ -193,14 +190,14 @@ def signed_payload(raw_query: str, body: bytes) -> tuple[str, str | None]:
 
 
 class Binance(Dialect):
-    name = "binance"
-    prefixes: ClassVar[tuple[str, ...]] = ("/api/v3", "/sapi/v1", "/api/")
-    errors: ClassVar[dict[Reason, ErrorSpec]] = ERRORS
     """Binance spot. ``ccxt_options`` turns off what a stock ccxt ``load_markets()`` does besides
     ``GET /api/v3/exchangeInfo``: ``fetchMarkets.types=['spot']`` skips ``/fapi`` and ``/dapi`` exchangeInfo,
     ``fetchCurrencies=False`` skips the signed ``/sapi/v1/capital/config/getall``, and ``fetchMargins=False``
     skips ``/sapi/v1/margin/allPairs`` and ``/sapi/v1/margin/isolated/allPairs`` (reference §3.6, observed)."""
 
+    name = "binance"
+    prefixes: ClassVar[tuple[str, ...]] = ("/api/v3", "/sapi/v1", "/api/")
+    errors: ClassVar[dict[Reason, ErrorSpec]] = ERRORS
     ccxt_options: ClassVar[dict[str, Any]] = {
         "fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False,
     }
@@ -385,7 +382,9 @@ class Binance(Dialect):
         omit_zero = self.params(call).get("omitZeroBalances") == "true"
         balances = [{"asset": a, "free": _f8(b.free), "locked": _f8(b.locked)}
                     for a, b in sorted(acct.balances.items()) if not (omit_zero and not (b.free or b.locked))]
-        can_trade = permissions.allows(self.name, call.key.permissions, TRADE)
+        expiry = self.trading_expiry(call.key)
+        can_trade = permissions.allows(self.name, call.key.permissions, TRADE) and call.key.agreement_accepted \
+            and (expiry is None or self.ctx.now_ms() < expiry)
         return {
             "makerCommission": 10, "takerCommission": 10, "buyerCommission": 0, "sellerCommission": 0,
             "commissionRates": {"maker": "0.00100000", "taker": "0.00100000", "buyer": "0.00000000",
@@ -424,24 +423,19 @@ class Binance(Dialect):
         self.count_order(call, call.key.uid)
         spec = self.market_of(p)
         side, type_ = required(p, "side").upper(), required(p, "type").upper()
-        if side not in ("BUY", "SELL"):
-            raise Reject(Reason.BAD_PARAM, spec=BAD_SIDE)
-        if type_ not in ORDER_TYPES:
-            raise Reject(Reason.BAD_PARAM, spec=BAD_TYPE)
+        if type_ == "LIMIT" and "timeInForce" not in p:
+            raise Reject(Reason.MISSING_PARAM, param="timeInForce")
+        # rest-api.md: MARKET and LIMIT default to FULL, every other type to ACK.
+        resp_type = p.get("newOrderRespType", "FULL" if type_ in ("LIMIT", "MARKET") else "ACK").upper()
+        tif = p.get("timeInForce", "GTC").upper()
+        for name, value in (("side", side), ("type", type_), ("timeInForce", tif), ("newOrderRespType", resp_type)):
+            if value not in ENUMS[name][0]:
+                raise Reject(Reason.BAD_PARAM, spec=ENUMS[name][1])
         qty = decimal_param(p, "quantity", required=False)
         quote_qty = decimal_param(p, "quoteOrderQty", required=False)
         price = decimal_param(p, "price", required=type_ != "MARKET")
-        if type_ == "LIMIT" and "timeInForce" not in p:
-            raise Reject(Reason.MISSING_PARAM, param="timeInForce")
-        tif = p.get("timeInForce", "GTC").upper()
-        if tif not in TIME_IN_FORCE:
-            raise Reject(Reason.BAD_PARAM, spec=BAD_TIF)
         if type_ == "MARKET" and qty is None and quote_qty is None:
             raise Reject(Reason.MISSING_PARAM, param="quantity")
-        # rest-api.md: MARKET and LIMIT default to FULL, every other type to ACK.
-        resp_type = p.get("newOrderRespType", "FULL" if type_ in ("LIMIT", "MARKET") else "ACK").upper()
-        if resp_type not in RESP_TYPES:
-            raise Reject(Reason.BAD_PARAM, spec=BAD_RESP_TYPE)
         if type_ == "LIMIT_MAKER" and price is not None:
             mid = self.ledger.price(spec.symbol)
             if (side == "BUY" and price >= mid) or (side == "SELL" and price <= mid):
