@@ -382,3 +382,14 @@ def test_unknown_path_under_v5(sandbox: SandboxServer) -> None:
     r = httpx.get(sandbox.url + "/v5/spot/nothing")
     assert r.status_code == 404
     assert r.json()["retCode"] == 10017 and r.json()["retMsg"] == "Route not found."
+
+
+def test_odd_bytes_in_headers_and_body(sandbox: SandboxServer, bybit_key: dict[str, Any]) -> None:
+    stamp = str(int(time.time() * 1000))
+    headers = {"X-BAPI-API-KEY": bybit_key["api_key"], "X-BAPI-TIMESTAMP": stamp, "X-BAPI-SIGN": "é" * 64}
+    r = httpx.get(sandbox.url + "/v5/account/info", headers={k: v.encode("latin-1") for k, v in headers.items()})
+    assert r.status_code == 200 and r.json()["retCode"] == 10004
+    r = signed(sandbox.url, bybit_key, "POST", "/v5/order/create", body=b'{"category":"\xff\xfe"}')
+    assert r.status_code == 200 and r.json()["retCode"] == 10001
+    r = signed(sandbox.url, bybit_key, "GET", "/v5/account/info", ts=0, recv="abc")
+    assert r.status_code == 200 and r.json()["retCode"] == 10002

@@ -86,11 +86,19 @@ POST_ONLY_CROSSES = ErrorSpec(200, 170218, "The LIMIT-MAKER order is rejected du
 UNSUPPORTED_SYMBOL = ErrorSpec(200, 10001, "Not supported symbols")
 UNIFIED_ONLY = ErrorSpec(200, 10001, "accountType only support UNIFIED.")
 
+AUTH_HEADERS = {"x-bapi-api-key": Reason.MISSING_KEY, "x-bapi-timestamp": Reason.MISSING_TIMESTAMP,
+                "x-bapi-sign": Reason.MISSING_SIGNATURE}
 STATUS = {"NEW": "New", "PARTIALLY_FILLED": "PartiallyFilled", "FILLED": "Filled", "CANCELED": "Cancelled",
           "EXPIRED": "Cancelled"}
 SIDES = {"Buy": "BUY", "Sell": "SELL"}
 TYPES = {"Limit": "LIMIT", "Market": "MARKET"}
 TIFS = {"GTC": "GTC", "IOC": "IOC", "FOK": "FOK", "PostOnly": "GTC"}
+COIN_FIXED: dict[str, Any] = {
+    "free": "", "availableToWithdraw": "", "availableToBorrow": "", "borrowAmount": "0", "accruedInterest": "0",
+    "totalOrderIM": "0", "totalPositionIM": "0", "totalPositionMM": "0", "unrealisedPnl": "0",
+    "cumRealisedPnl": "0", "bonus": "0", "collateralSwitch": True, "marginCollateral": True,
+    "spotHedgingQty": "0", "spotBorrow": "0",
+}
 # query-api lists every permission group, empty when not granted (docs/v5/user/apikey-info.mdx).
 PERMISSION_GROUPS = ("ContractTrade", "Spot", "Wallet", "Options", "Derivatives", "CopyTrading", "BlockTrade",
                      "Exchange", "NFT", "Affiliate", "Earn")
@@ -121,27 +129,36 @@ def sign(secret: str, timestamp: str, api_key: str, recv_window: str, payload: b
     return hmac.new(secret.encode(), prefix + payload, hashlib.sha256).hexdigest()
 
 
+# Fields a spot order always carries with the same value (no TP/SL, triggers, SMP or leverage here).
+ORDER_FIXED: dict[str, Any] = {
+    "blockTradeId": "", "isLeverage": "0", "positionIdx": 0, "createType": "CreateByUser",
+    "rejectReason": "EC_NoError", "stopOrderType": "", "orderIv": "", "triggerPrice": "0", "takeProfit": "0",
+    "stopLoss": "0", "tpslMode": "", "ocoTriggerBy": "", "tpLimitPrice": "", "slLimitPrice": "", "tpTriggerBy": "",
+    "slTriggerBy": "", "triggerDirection": 0, "triggerBy": "", "lastPriceOnCreated": "", "reduceOnly": False,
+    "closeOnTrigger": False, "placeType": "", "smpType": "None", "smpGroup": 0, "smpOrderId": "",
+}
+
+
+def limit_headers(limit: int, remaining: int, reset_ms: int) -> dict[str, str]:
+    return {"X-Bapi-Limit": str(limit), "X-Bapi-Limit-Status": str(remaining),
+            "X-Bapi-Limit-Reset-Timestamp": str(reset_ms)}
+
+
 def order_json(o: Order) -> dict[str, Any]:
     by_quote = o.type == "MARKET" and o.side == "BUY" and o.quote_qty is not None
     qty = o.quote_qty if by_quote else o.qty
     leaves = (qty - (o.cum_quote if by_quote else o.filled)) if o.is_open else Decimal(0)
-    cancelled = o.status in ("CANCELED", "EXPIRED")
     return {
-        "orderId": str(o.id), "orderLinkId": o.client_order_id, "blockTradeId": "", "symbol": o.symbol,
-        "price": _s(o.price), "qty": _s(qty), "side": "Buy" if o.side == "BUY" else "Sell", "isLeverage": "0",
-        "positionIdx": 0, "orderStatus": STATUS[o.status], "createType": "CreateByUser",
-        "cancelType": "CancelByUser" if cancelled else "UNKNOWN", "rejectReason": "EC_NoError",
+        **ORDER_FIXED, "orderId": str(o.id), "orderLinkId": o.client_order_id, "symbol": o.symbol,
+        "price": _s(o.price), "qty": _s(qty), "side": "Buy" if o.side == "BUY" else "Sell",
+        "orderStatus": STATUS[o.status], "cancelType": "CancelByUser" if STATUS[o.status] == "Cancelled" else "UNKNOWN",
         "avgPrice": _s(o.avg_price), "leavesQty": _s(leaves), "leavesValue": _s(leaves * (o.price or 0)),
         "cumExecQty": _s(o.filled), "cumExecValue": _s(o.cum_quote), "cumExecFee": _s(o.fee),
         "cumFeeDetail": {o.fee_asset: _s(o.fee)} if o.fee_asset else {},
         "timeInForce": "IOC" if o.type == "MARKET" else o.time_in_force,
-        "orderType": "Market" if o.type == "MARKET" else "Limit", "stopOrderType": "", "orderIv": "",
+        "orderType": "Market" if o.type == "MARKET" else "Limit",
         "marketUnit": ("quoteCoin" if by_quote else "baseCoin") if o.type == "MARKET" else "",
-        "triggerPrice": "0", "takeProfit": "0", "stopLoss": "0", "tpslMode": "", "ocoTriggerBy": "",
-        "tpLimitPrice": "", "slLimitPrice": "", "tpTriggerBy": "", "slTriggerBy": "", "triggerDirection": 0,
-        "triggerBy": "", "lastPriceOnCreated": "", "reduceOnly": False, "closeOnTrigger": False, "placeType": "",
-        "smpType": "None", "smpGroup": 0, "smpOrderId": "", "createdTime": str(o.created_at),
-        "updatedTime": str(o.updated_at),
+        "createdTime": str(o.created_at), "updatedTime": str(o.updated_at),
     }
 
 
@@ -194,12 +211,11 @@ class Bybit(Dialect):
             Endpoint("GET", "/v5/user/query-api", self.query_api, READ),
             Endpoint("GET", "/v5/account/info", self.account_info, READ),
             Endpoint("GET", "/v5/account/wallet-balance", self.wallet_balance, READ),
-            Endpoint("GET", "/v5/account/fee-rate", self.fee_rate, READ),
             Endpoint("GET", "/v5/asset/coin/query-info", self.coin_info, READ),
             Endpoint("POST", "/v5/order/create", self.create_order, TRADE),
             Endpoint("POST", "/v5/order/cancel", self.cancel_order, TRADE),
-            Endpoint("GET", "/v5/order/realtime", self.realtime_orders, READ),
-            Endpoint("GET", "/v5/order/history", self.order_history, READ),
+            Endpoint("GET", "/v5/order/realtime", lambda c: self._order_page(c, open_only=True), READ),
+            Endpoint("GET", "/v5/order/history", lambda c: self._order_page(c, open_only=False), READ),
             Endpoint("GET", "/v5/execution/list", self.executions, READ),
         ]
 
@@ -228,35 +244,26 @@ class Bybit(Dialect):
             used = limits.hit(self.name, caller, endpoint.weight)
         except Reject as reject:
             reset = self.ctx.now_ms() + 1000 * int(reject.detail.get("retry_after", 1))
-            self._limit_headers(call, cfg.weight_per_window, 0, reset)
+            call.response_headers.update(limit_headers(cfg.weight_per_window, 0, reset))
             raise
         window = limits._windows.get((self.name, caller))  # no public accessor for the window start yet
         start = window.start if window else self.ctx.clock()
-        self._limit_headers(call, cfg.weight_per_window, max(0, cfg.weight_per_window - used),
-                            int((start + cfg.window_seconds) * 1000))
-
-    @staticmethod
-    def _limit_headers(call: Call, limit: int, remaining: int, reset_ms: int) -> None:
-        call.response_headers.update({"X-Bapi-Limit": str(limit), "X-Bapi-Limit-Status": str(remaining),
-                                      "X-Bapi-Limit-Reset-Timestamp": str(reset_ms)})
+        call.response_headers.update(limit_headers(cfg.weight_per_window, max(0, cfg.weight_per_window - used),
+                                                   int((start + cfg.window_seconds) * 1000)))
 
     def authenticate(self, call: Call, access: str) -> None:
-        api_key = call.headers.get("x-bapi-api-key")
-        timestamp = call.headers.get("x-bapi-timestamp")
-        signature = call.headers.get("x-bapi-sign")
+        for header, reason in AUTH_HEADERS.items():
+            if not call.headers.get(header):
+                raise Reject(reason)
+        api_key, timestamp, signature = (call.headers[h] for h in AUTH_HEADERS)
         recv_raw = call.headers.get("x-bapi-recv-window")
-        if not api_key:
-            raise Reject(Reason.MISSING_KEY)
-        if not signature:
-            raise Reject(Reason.MISSING_SIGNATURE)
-        if not timestamp:
-            raise Reject(Reason.MISSING_TIMESTAMP)
         key = self.ledger.find_key(self.name, api_key)
         if key is None:
             raise Reject(Reason.INVALID_KEY)
         self.check_timestamp(timestamp, recv_raw)
         payload = call.raw_query.encode("latin-1") if call.method == "GET" else call.body
-        if not hmac.compare_digest(sign(key.secret, timestamp, api_key, recv_raw or "", payload), signature):
+        expected = sign(key.secret, timestamp, api_key, recv_raw or "", payload)
+        if not hmac.compare_digest(expected.encode(), signature.encode("latin-1")):
             origin = (timestamp + api_key + (recv_raw or "")).encode() + payload
             raise Reject(Reason.BAD_SIGNATURE, origin=origin.decode("utf-8", "replace"))
         call.key = self.check_key_state(call, key)
@@ -285,11 +292,14 @@ class Bybit(Dialect):
         return {k: str(v) for k, v in body.items() if v is not None and not isinstance(v, (dict, list))}
 
     @staticmethod
-    def category(p: dict[str, str]) -> str:
-        category = required(p, "category")
-        if category not in ("spot", "linear", "inverse", "option"):
-            raise Reject(Reason.BAD_PARAM, param="category")
-        return category
+    def choice(p: dict[str, str], name: str, allowed: Any, default: str | None = None) -> str:
+        value = p.get(name) or default or required(p, name)
+        if value not in allowed:
+            raise Reject(Reason.BAD_PARAM, param=name)
+        return value
+
+    def category(self, p: dict[str, str], spot_only: bool = False) -> str:
+        return self.choice(p, "category", ("spot",) if spot_only else ("spot", "linear", "inverse", "option"))
 
     @staticmethod
     def market_of(p: dict[str, str]) -> MarketSpec:
@@ -383,25 +393,13 @@ class Bybit(Dialect):
             usd = self.usd(asset, wallet)
             total += usd
             # availableToWithdraw is deprecated and sent empty; clients derive free from walletBalance - locked.
-            coins.append({"coin": asset, "equity": _s(wallet), "usdValue": _s(round(usd, 8)),
-                          "walletBalance": _s(wallet), "locked": _s(bal.locked), "free": "",
-                          "availableToWithdraw": "", "availableToBorrow": "", "borrowAmount": "0",
-                          "accruedInterest": "0", "totalOrderIM": "0", "totalPositionIM": "0",
-                          "totalPositionMM": "0", "unrealisedPnl": "0", "cumRealisedPnl": "0", "bonus": "0",
-                          "collateralSwitch": True, "marginCollateral": True, "spotHedgingQty": "0",
-                          "spotBorrow": "0"})
+            coins.append({**COIN_FIXED, "coin": asset, "equity": _s(wallet), "usdValue": _s(round(usd, 8)),
+                          "walletBalance": _s(wallet), "locked": _s(bal.locked)})
         t = _s(round(total, 8))
         return {"list": [{"accountType": "UNIFIED", "totalEquity": t, "totalWalletBalance": t,
                           "totalMarginBalance": t, "totalAvailableBalance": t, "totalPerpUPL": "0",
                           "totalInitialMargin": "0", "totalMaintenanceMargin": "0", "accountIMRate": "0",
                           "accountMMRate": "0", "accountLTV": "0", "coin": coins}]}
-
-    def fee_rate(self, call: Call) -> dict[str, Any]:
-        category = self.category(call.query)
-        wanted = call.query.get("symbol")
-        rows = [{"symbol": m.symbol, "baseCoin": "", "takerFeeRate": _s(FEE_RATE), "makerFeeRate": _s(FEE_RATE)}
-                for m in MARKETS if category == "spot" and wanted in (None, m.symbol)]
-        return {"list": rows}
 
     def coin_info(self, call: Call) -> dict[str, Any]:
         wanted = call.query.get("coin")
@@ -438,15 +436,9 @@ class Bybit(Dialect):
 
     def create_order(self, call: Call) -> dict[str, str]:
         p = self.params(call)
-        if self.category(p) != "spot":
-            raise Reject(Reason.BAD_PARAM, param="category")
+        self.category(p, spot_only=True)
         m = self.market_of(p)
-        side = SIDES.get(required(p, "side"))
-        type_ = TYPES.get(required(p, "orderType"))
-        if side is None:
-            raise Reject(Reason.BAD_PARAM, param="side")
-        if type_ is None:
-            raise Reject(Reason.BAD_PARAM, param="orderType")
+        side, type_ = SIDES[self.choice(p, "side", SIDES)], TYPES[self.choice(p, "orderType", TYPES)]
         qty = decimal_param(p, "qty")
         assert qty is not None and call.key is not None
         if qty == 0:
@@ -454,13 +446,9 @@ class Bybit(Dialect):
         price = decimal_param(p, "price", required=type_ == "LIMIT") if type_ == "LIMIT" else None
         if price is not None and price <= 0:
             raise Reject(Reason.BAD_PARAM, param="price")
-        tif_raw = p.get("timeInForce") or "GTC"
-        if tif_raw not in TIFS:
-            raise Reject(Reason.BAD_PARAM, param="timeInForce")
+        tif_raw = self.choice(p, "timeInForce", TIFS, "GTC")
         # Spot market buys are sized in quote currency unless marketUnit says baseCoin (create-order.mdx).
-        unit = p.get("marketUnit") or ("quoteCoin" if side == "BUY" else "baseCoin")
-        if unit not in ("baseCoin", "quoteCoin"):
-            raise Reject(Reason.BAD_PARAM, param="marketUnit")
+        unit = self.choice(p, "marketUnit", ("baseCoin", "quoteCoin"), "quoteCoin" if side == "BUY" else "baseCoin")
         by_quote = type_ == "MARKET" and unit == "quoteCoin"
         if by_quote and side == "SELL":
             raise Reject(Reason.BAD_PARAM, param="marketUnit")
@@ -481,8 +469,7 @@ class Bybit(Dialect):
 
     def cancel_order(self, call: Call) -> dict[str, str]:
         p = self.params(call)
-        if self.category(p) != "spot":
-            raise Reject(Reason.BAD_PARAM, param="category")
+        self.category(p, spot_only=True)
         m = self.market_of(p)
         order_id, link_id = self._order_ref(p)
         if order_id is None and link_id is None:
@@ -513,12 +500,6 @@ class Bybit(Dialect):
         limit = self.limit(call.query, 20, 50)
         orders = self._orders(call, open_only) if category == "spot" else []
         return {"category": category, "list": [order_json(o) for o in orders[:limit]], "nextPageCursor": ""}
-
-    def realtime_orders(self, call: Call) -> dict[str, Any]:
-        return self._order_page(call, open_only=True)
-
-    def order_history(self, call: Call) -> dict[str, Any]:
-        return self._order_page(call, open_only=False)
 
     def executions(self, call: Call) -> dict[str, Any]:
         p = call.query
