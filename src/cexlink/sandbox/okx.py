@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from . import permissions
 from .dialect import PUBLIC, READ, TRADE, Call, Context, Dialect, Endpoint, ErrorSpec, json_response
@@ -102,6 +103,7 @@ PER_ORDER = {Reason.INSUFFICIENT_BALANCE, Reason.BAD_SYMBOL, Reason.REGION_RESTR
 ORDER_WRITES = {"/api/v5/trade/order", "/api/v5/trade/batch-orders", "/api/v5/trade/cancel-order",
                 "/api/v5/trade/cancel-batch-orders"}
 BATCH_LIMIT = 20
+ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 class OkxReject(Reject):
@@ -233,7 +235,7 @@ class Okx(Dialect):
 
     def success(self, data: Any, call: Call) -> Response:
         body: dict[str, Any] = {"code": "0", "msg": "", "data": data}
-        if call.path in ORDER_WRITES:
+        if self.writes_orders(call):
             failed = sum(1 for item in data if item.get("sCode") != "0")
             if failed:
                 all_failed = failed == len(data)
@@ -243,18 +245,30 @@ class Okx(Dialect):
             body.update(inTime=now_us, outTime=now_us)
         return json_response(body, 200, call.response_headers)
 
+    @staticmethod
+    def writes_orders(call: Call) -> bool:
+        return call.method == "POST" and call.path in ORDER_WRITES
+
     def error_body(self, spec: ErrorSpec, reject: Reject, call: Call | None) -> Any:
         return {"code": str(spec.code), "msg": spec.message(reject.detail), "data": []}
 
     def render(self, reject: Reject, call: Call | None) -> Response:
         spec = getattr(reject, "spec", None) or self.errors.get(reject.reason) or self.errors[Reason.BAD_PARAM]
         per_order = getattr(reject, "per_order", False) or reject.reason in PER_ORDER
-        if call is not None and call.path in ORDER_WRITES and per_order:
+        if call is not None and self.writes_orders(call) and per_order:
             # Refused before the orders were looked at (e.g. the account's region): every order fails alike.
             items = [self.failed(spec, reject, item) for item in self._raw_items(call)]
             return self.success(items, call)
         headers = dict(call.response_headers) if call else {}
         return json_response(self.error_body(spec, reject, call), spec.http, headers)
+
+    def routes(self) -> list[Route]:
+        # A catch-all after the real routes: the app's 404 handler picks a dialect by path prefix and Binance's
+        # "/api/" would claim /api/v5 paths, so OKX answers its own unknown paths and wrong methods here.
+        async def unknown(request: Request) -> Response:
+            return self.not_found(request)
+
+        return [*super().routes(), Route("/api/v5/{rest:path}", unknown, methods=list(ALL_METHODS))]
 
     def not_found(self, request: Request) -> Response:
         known = {ep.path for ep in self.endpoints()}
