@@ -314,6 +314,7 @@ def test_agreement_not_accepted(sandbox: SandboxServer, new_key: NewKey) -> None
     key = new_key("binance", agreement_accepted=False)
     ex = client(sandbox, key)
     ex.load_markets()
+    assert ex.fetch_balance()["info"]["canTrade"] is False
     text = refused(lambda: ex.create_order("BTC/USDT", "limit", "buy", 0.01, 30000), ccxt.PermissionDenied, -2010)
     assert "Rest API trading is not enabled." in text
 
@@ -482,7 +483,8 @@ def test_trading_right_lapses_30_days_after_creation_without_ip(clocked: tuple[S
     now[0] += 30 * 86_400 + 1
     follow_clock()
     assert ex.sapi_get_account_apirestrictions()["enableSpotAndMarginTrading"] is False
-    assert ex.fetch_balance()["USDT"]["used"] == 30  # reading still works
+    balance = ex.fetch_balance()  # reading still works
+    assert balance["USDT"]["used"] == 30 and balance["info"]["canTrade"] is False
     fresh = client_like(ex)
     follow_clock()
     fresh.options["timeDifference"] = ex.options["timeDifference"]
