@@ -67,6 +67,15 @@ def price_now(admin: httpx.Client, symbol: str) -> Decimal:
     return D(admin.get("/prices").json()[symbol])
 
 
+@pytest.fixture(autouse=True)
+def restore_prices(admin: httpx.Client) -> Iterator[None]:
+    """Put back the prices a test moved: the session sandbox is shared with other exchanges' tests."""
+    before = admin.get("/prices").json()
+    yield
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        set_price(admin, symbol, before[symbol])
+
+
 @pytest.fixture
 def trader(sandbox: SandboxServer, new_key: NewKey) -> tuple[Any, dict[str, Any]]:
     key = new_key("binance")
