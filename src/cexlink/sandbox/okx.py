@@ -103,6 +103,12 @@ PER_ORDER = {Reason.INSUFFICIENT_BALANCE, Reason.BAD_SYMBOL, Reason.REGION_RESTR
 ORDER_WRITES = {"/api/v5/trade/order", "/api/v5/trade/batch-orders", "/api/v5/trade/cancel-order",
                 "/api/v5/trade/cancel-batch-orders"}
 BATCH_LIMIT = 20
+# Fields OKX sends empty for a spot cash account (kept so clients see the real shape).
+ORDER_BLANKS = dict.fromkeys("ccy pxUsd pxVol pxType tradeId stpId lever attachAlgoClOrdId tpTriggerPx tpTriggerPxType "
+                             "tpOrdPx slTriggerPx slTriggerPxType slOrdPx source cancelSource cancelSourceReason "
+                             "quickMgnType algoClOrdId algoId".split(), "")
+DETAIL_BLANKS = dict.fromkeys("availEq liab crossLiab isoLiab interest imr mmr mgnRatio maxLoan notionalLever isoEq "
+                              "isoUpl upl uplLiab spotInUseAmt spotBal openAvgPx accAvgPx".split(), "")
 ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
@@ -411,12 +417,10 @@ class Okx(Dialect):
                 continue
             eq = b.free + b.locked
             details.append({
-                "ccy": ccy, "eq": num(eq), "cashBal": num(eq), "availBal": num(b.free), "frozenBal": num(b.locked),
-                "ordFrozen": num(b.locked), "availEq": "", "disEq": num(self._usd(ccy, eq)),
-                "eqUsd": num(self._usd(ccy, eq)), "fixedBal": "0", "liab": "", "crossLiab": "", "isoLiab": "",
-                "interest": "", "imr": "", "mmr": "", "mgnRatio": "", "maxLoan": "", "notionalLever": "",
-                "isoEq": "", "isoUpl": "", "upl": "", "uplLiab": "", "stgyEq": "0", "spotInUseAmt": "",
-                "spotIsoBal": "0", "spotBal": "", "openAvgPx": "", "accAvgPx": "", "twap": "0", "uTime": now,
+                **DETAIL_BLANKS, "ccy": ccy, "eq": num(eq), "cashBal": num(eq), "availBal": num(b.free),
+                "frozenBal": num(b.locked), "ordFrozen": num(b.locked), "disEq": num(self._usd(ccy, eq)),
+                "eqUsd": num(self._usd(ccy, eq)), "fixedBal": "0", "stgyEq": "0", "spotIsoBal": "0", "twap": "0",
+                "uTime": now,
             })
         total = sum((self._usd(d["ccy"], Decimal(d["eq"])) for d in details), Decimal(0))
         return [{"adjEq": "", "availEq": "", "borrowFroz": "", "details": details, "imr": "", "isoEq": "",
@@ -530,18 +534,23 @@ class Okx(Dialect):
 
     def _listing(self, call: Call, open_: bool, inst_type_required: bool) -> list[Order]:
         q = call.query
-        inst_type = need(q, "instType") if inst_type_required else opt(q, "instType")
-        if inst_type is not None and inst_type not in INST_TYPES:
-            raise Reject(Reason.BAD_PARAM, param="instType")
-        inst_id = opt(q, "instId")
-        symbol = spec_of(inst_id).symbol if inst_id else None
-        if inst_type not in (None, "SPOT"):
+        spot, symbol = self._scope(q, inst_type_required)
+        if not spot:
             return []
         orders = self.ledger.open_orders(self.name, self.uid(call), symbol) if open_ else \
             [o for o in self.ledger.account_orders(self.name, self.uid(call), symbol) if not o.is_open]
         state, ord_type = opt(q, "state"), opt(q, "ordType")
         orders = [o for o in orders if state in (None, STATES[o.status]) and ord_type in (None, self._ord_type(o))]
         return sorted(orders, key=lambda o: o.id, reverse=True)[:self._limit(q)]
+
+    @staticmethod
+    def _scope(q: dict[str, str], inst_type_required: bool) -> tuple[bool, str | None]:
+        """(whether spot is asked for, the ledger symbol of instId) for the listing endpoints."""
+        inst_type = need(q, "instType") if inst_type_required else opt(q, "instType")
+        if inst_type is not None and inst_type not in INST_TYPES:
+            raise Reject(Reason.BAD_PARAM, param="instType")
+        inst_id = opt(q, "instId")
+        return inst_type in (None, "SPOT"), (spec_of(inst_id).symbol if inst_id else None)
 
     @staticmethod
     def _limit(q: dict[str, str]) -> int:
@@ -558,12 +567,8 @@ class Okx(Dialect):
 
     def fills(self, call: Call, inst_type_required: bool) -> list[dict[str, Any]]:
         q = call.query
-        inst_type = need(q, "instType") if inst_type_required else opt(q, "instType")
-        if inst_type is not None and inst_type not in INST_TYPES:
-            raise Reject(Reason.BAD_PARAM, param="instType")
-        inst_id = opt(q, "instId")
-        symbol = spec_of(inst_id).symbol if inst_id else None
-        if inst_type not in (None, "SPOT"):
+        spot, symbol = self._scope(q, inst_type_required)
+        if not spot:
             return []
         trades = self.ledger.account_trades(self.name, self.uid(call), symbol)
         ord_id, begin, end = opt(q, "ordId"), int(opt(q, "begin") or 0), int(opt(q, "end") or 2**63)
@@ -582,23 +587,18 @@ class Okx(Dialect):
         return self.tags[o.id][2] if o.id in self.tags else o.client_order_id
 
     def order_json(self, o: Order) -> dict[str, Any]:
-        spec = BY_SYMBOL[o.symbol]
-        by_quote = o.quote_qty is not None
-        filled = o.filled > 0
+        spec, by_quote, filled = BY_SYMBOL[o.symbol], o.quote_qty is not None, o.filled > 0
+        avg = num(o.avg_price) if filled else ""
         return {
-            "instType": "SPOT", "instId": spec.inst_id, "ccy": "", "ordId": str(o.id), "clOrdId": self._cl(o),
-            "tag": self.tags.get(o.id, ("",))[0], "px": num(o.price), "pxUsd": "", "pxVol": "", "pxType": "",
-            "sz": num(o.quote_qty if by_quote else o.qty), "pnl": "0", "ordType": self._ord_type(o),
-            "side": o.side.lower(), "posSide": "net", "tdMode": "cash", "accFillSz": num(o.filled),
-            "fillPx": num(o.avg_price) if filled else "", "tradeId": "", "fillSz": num(o.filled) if filled else "",
-            "fillTime": str(o.updated_at) if filled else "", "avgPx": num(o.avg_price) if filled else "",
-            "state": STATES[o.status], "stpId": "", "stpMode": "cancel_maker", "lever": "", "attachAlgoClOrdId": "",
-            "tpTriggerPx": "", "tpTriggerPxType": "", "tpOrdPx": "", "slTriggerPx": "", "slTriggerPxType": "",
-            "slOrdPx": "", "attachAlgoOrds": [], "linkedAlgoOrd": {"algoId": ""}, "feeCcy": o.fee_asset or spec.quote,
-            "fee": num(-o.fee), "rebateCcy": spec.quote, "rebate": "0", "source": "", "category": "normal",
-            "reduceOnly": "false", "isTpLimit": "false", "cancelSource": "", "cancelSourceReason": "",
-            "quickMgnType": "", "algoClOrdId": "", "algoId": "", "tgtCcy": "quote_ccy" if by_quote else "",
-            "tradeQuoteCcy": spec.quote, "uTime": str(o.updated_at), "cTime": str(o.created_at),
+            **ORDER_BLANKS, "instType": "SPOT", "instId": spec.inst_id, "ordId": str(o.id), "clOrdId": self._cl(o),
+            "tag": self.tags.get(o.id, ("",))[0], "px": num(o.price), "sz": num(o.quote_qty if by_quote else o.qty),
+            "pnl": "0", "ordType": self._ord_type(o), "side": o.side.lower(), "posSide": "net", "tdMode": "cash",
+            "accFillSz": num(o.filled), "fillPx": avg, "avgPx": avg, "fillSz": num(o.filled) if filled else "",
+            "fillTime": str(o.updated_at) if filled else "", "state": STATES[o.status], "stpMode": "cancel_maker",
+            "attachAlgoOrds": [], "linkedAlgoOrd": {"algoId": ""}, "feeCcy": o.fee_asset or spec.quote,
+            "fee": num(-o.fee), "rebateCcy": spec.quote, "rebate": "0", "category": "normal", "reduceOnly": "false",
+            "isTpLimit": "false", "tgtCcy": "quote_ccy" if by_quote else "", "tradeQuoteCcy": spec.quote,
+            "uTime": str(o.updated_at), "cTime": str(o.created_at),
         }
 
     def fill_json(self, t: Trade) -> dict[str, Any]:
