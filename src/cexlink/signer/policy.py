@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from ..errors import CexlinkError
+from ..errors import SignerRefused
 
 
 class Reason(StrEnum):
@@ -34,13 +34,12 @@ class Reason(StrEnum):
     AUDIT_UNAVAILABLE = "audit_unavailable"
 
 
-class Refused(CexlinkError):
+class Refused(SignerRefused):
     """The Sign Center will not sign this request; ``reason`` is one of ``Reason``."""
 
     def __init__(self, reason: Reason, message: str) -> None:
-        super().__init__(f"{reason.value}: {message}")
+        super().__init__(reason.value, message)
         self.reason = reason
-        self.message = message
 
 
 # Forbidden families, checked first so that a refusal says what the request would have done.

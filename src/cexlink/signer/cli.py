@@ -1,0 +1,94 @@
+"""``cexlink signer …``: run the Sign Center, verify its audit log, rotate its KEK."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="The Sign Center: the only process that holds exchange secrets.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+DataDir = Annotated[Path, typer.Option(help="Key file, signer keys, audit log and the default store.")]
+
+
+def _config(data_dir: Path, store: str | None, exchange_url: list[str] | None, replica: str = "0") -> object:
+    from .engine import SignerConfig
+
+    urls = {}
+    for item in exchange_url or []:
+        name, _, url = item.partition("=")
+        if not url:
+            raise typer.BadParameter("use EXCHANGE=URL", param_hint="--exchange-url")
+        urls[name] = url
+    return SignerConfig(data_dir, store_url=store, exchange_urls=urls, replica=replica)
+
+
+@app.command()
+def serve(
+    socket: Annotated[Path | None, typer.Option(help="Unix socket path.")] = Path("var/signer.sock"),
+    http: Annotated[str | None, typer.Option(help="Also serve HTTP on HOST:PORT (needs --token-file).")] = None,
+    token_file: Annotated[Path | None, typer.Option(help="File holding the HTTP bearer token.")] = None,
+    store: Annotated[str | None, typer.Option(help="Store URL (default: SQLite in --data-dir; "
+                                                   "postgresql+psycopg://… for a schema).")] = None,
+    data_dir: DataDir = Path("var/signer"),
+    exchange_url: Annotated[list[str] | None, typer.Option(help="Pin EXCHANGE=BASE_URL (e.g. the sandbox); "
+                                                                "default: the real exchange.")] = None,
+    replica: Annotated[str, typer.Option(help="Replica name (one audit chain per replica).")] = "0",
+) -> None:
+    """Serve the Sign Center until interrupted."""
+    from .engine import SignCenter
+    from .server import run
+
+    engine = SignCenter(_config(data_dir, store, exchange_url, replica))  # type: ignore[arg-type]
+    host_port = None
+    if http:
+        host, _, port = http.rpartition(":")
+        host_port = (host or "127.0.0.1", int(port))
+    token = token_file.read_text().strip() if token_file else None
+
+    def ready() -> None:
+        typer.echo(f"sign center ready: socket={socket} http={http or '-'}")
+
+    asyncio.run(run(engine, socket, host_port, token, on_ready=ready))
+
+
+@audit_app.command("verify")
+def audit_verify(
+    data_dir: DataDir = Path("var/signer"),
+    log: Annotated[Path | None, typer.Option(help="Audit log (default: every audit-*.log).")] = None,
+) -> None:
+    """Check the hash chain and checkpoint signatures; report the first tampered, removed or reordered record."""
+    from .audit import verify
+    from .engine import SignerSecrets
+
+    public = SignerSecrets(data_dir / "signer-keys.json").checkpoint_key.public_key()
+    logs = [log] if log else sorted(data_dir.glob("audit-*.log"))
+    if not logs:
+        typer.echo(f"no audit log in {data_dir}", err=True)
+        raise typer.Exit(2)
+    failed = False
+    for path in logs:
+        result = verify(path, public)
+        typer.echo(json.dumps({"log": str(path), **result.__dict__}))
+        failed |= not result.ok
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command("rotate-kek")
+def rotate_kek(data_dir: DataDir = Path("var/signer"),
+               store: Annotated[str | None, typer.Option(help="Store URL.")] = None,
+               retire_old: Annotated[bool, typer.Option(help="Retire every older KEK version.")] = False) -> None:
+    """Create a new KEK version and rewrap every data key under it (run while the signer is stopped, or use
+    the rotate_kek operation on the running signer)."""
+    from .engine import SignCenter
+
+    engine = SignCenter(_config(data_dir, store, None))  # type: ignore[arg-type]
+    try:
+        typer.echo(json.dumps(engine.rotate_kek(retire_old=retire_old)))
+    finally:
+        engine.close()
