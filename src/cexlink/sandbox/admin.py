@@ -204,7 +204,7 @@ class Admin:
             expires_at = now + NO_IP_KEY_LIFETIME_DAYS[exchange] * DAY_MS
         key = self.ledger.create_key(exchange, str(uid), native, ips, body.get("passphrase"),
                                      str(body.get("label", "")), expires_at,
-                                     bool(body.get("agreement_accepted", True)))
+                                     bool(body.get("agreement_accepted", True)), bool(body.get("third_party")))
         return {**key_json(key, with_secret=True), "created": True}
 
     def patch_key(self, body: dict[str, Any], exchange: str, api_key: str, query: dict[str, str]) -> dict[str, Any]:

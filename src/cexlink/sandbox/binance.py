@@ -196,7 +196,7 @@ class Binance(Dialect):
     skips ``/sapi/v1/margin/allPairs`` and ``/sapi/v1/margin/isolated/allPairs`` (reference §3.6, observed)."""
 
     name = "binance"
-    prefixes: ClassVar[tuple[str, ...]] = ("/api/v3", "/sapi/v1", "/api/")
+    prefixes: ClassVar[tuple[str, ...]] = ("/api/v3", "/sapi/v1")
     errors: ClassVar[dict[Reason, ErrorSpec]] = ERRORS
     ccxt_options: ClassVar[dict[str, Any]] = {
         "fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False,

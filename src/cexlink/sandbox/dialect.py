@@ -167,7 +167,8 @@ class Dialect:
     # ---- shared ----
 
     def render(self, reject: Reject, call: Call | None) -> Response:
-        spec = self.errors.get(reject.reason) or self.errors[Reason.BAD_PARAM]
+        # A dialect-only refusal carries its own row (``Reject(Reason.BAD_PARAM, spec=ErrorSpec(...))``).
+        spec = reject.detail.get("spec") or self.errors.get(reject.reason) or self.errors[Reason.BAD_PARAM]
         body = self.error_body(spec, reject, call)
         headers = dict(call.response_headers) if call else {}
         if "retry_after" in reject.detail:

@@ -61,6 +61,11 @@ class RateLimiter:
                          interval=int(cfg.window_seconds), retry_after=retry_after, used=win.used)
         return win.used
 
+    def window(self, exchange: str, caller: str) -> tuple[float, int]:
+        """(start, weight used) of the caller's current window; (now, 0) before its first request."""
+        win = self._windows.get((exchange, caller))
+        return (win.start, win.used) if win else (self.clock(), 0)
+
     def reset(self, exchange: str | None = None) -> None:
         for store in (self._windows, self._bans):
             for key in [k for k in store if exchange is None or k[0] == exchange]:
