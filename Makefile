@@ -17,6 +17,7 @@ up: $(STAMP)
 	$(BIN)/cexlink up
 
 test: $(STAMP)
+	bash scripts/system-deps.sh
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
