@@ -35,10 +35,10 @@ def _as_ccxt_error(exchange: Any, refused: SignerRefused) -> Exception:
 
 def _sync_class(base: type) -> type:
     def sign(self: Any, path: str, api: Any = "public", method: str = "GET", params: Any = None,
-             headers: Any = None, body: Any = None) -> dict[str, Any]:
+             *rest: Any) -> dict[str, Any]:
         params = {} if params is None else params
         if _is_public(api):
-            return base.sign(self, path, api, method, params, headers, body)
+            return base.sign(self, path, api, method, params, *rest)
         try:
             return self._cexlink_signer.sign(self._cexlink_credential, self.id, api, method, path, params,
                                              _context(self))
@@ -50,10 +50,10 @@ def _sync_class(base: type) -> type:
 
 def _async_class(base: type) -> type:
     def sign(self: Any, path: str, api: Any = "public", method: str = "GET", params: Any = None,
-             headers: Any = None, body: Any = None) -> dict[str, Any]:
+             *rest: Any) -> dict[str, Any]:
         params = {} if params is None else params
         if _is_public(api):
-            return base.sign(self, path, api, method, params, headers, body)
+            return base.sign(self, path, api, method, params, *rest)
         raise _ccxt.NotSupported(f"{self.id}: remote-signed requests go through fetch2")
 
     async def fetch2(self: Any, path: str, api: Any = "public", method: str = "GET", params: Any = None,

@@ -1,0 +1,47 @@
+"""A Sign Center in its own process, as deployed: ``cexlink signer serve`` on a Unix socket."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+EXCHANGES = ("binance", "okx", "bybit")
+
+
+@dataclass
+class SignerProcess:
+    proc: subprocess.Popen[bytes]
+    socket: Path
+    data_dir: Path
+    log: Path
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc.poll() is None:
+            if kill:
+                self.proc.kill()
+            else:
+                self.proc.terminate()
+            self.proc.wait(timeout=15)
+
+
+def start_signer(tmp: Path, sandbox_url: str | None, name: str = "signer", data_dir: Path | None = None,
+                 extra: list[str] | None = None, replica: str = "0") -> SignerProcess:
+    data_dir = data_dir or tmp / f"{name}-data"
+    sock = tmp / f"{name}.sock"
+    log = tmp / f"{name}.log"
+    args = [sys.executable, "-m", "cexlink.cli", "signer", "serve", "--socket", str(sock), "--data-dir",
+            str(data_dir), "--replica", replica, *(extra or [])]
+    for ex in EXCHANGES if sandbox_url else ():
+        args += ["--exchange-url", f"{ex}={sandbox_url}"]
+    out = log.open("ab")
+    proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    while not sock.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"signer did not start: {log.read_text()}")
+        time.sleep(0.02)
+    time.sleep(0.05)
+    return SignerProcess(proc, sock, data_dir, log)
