@@ -5,8 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
+
+from cexlink.signer.client import SignerClient
 
 EXCHANGES = ("binance", "okx", "bybit")
 
@@ -45,3 +50,23 @@ def start_signer(tmp: Path, sandbox_url: str | None, name: str = "signer", data_
         time.sleep(0.02)
     time.sleep(0.05)
     return SignerProcess(proc, sock, data_dir, log)
+
+
+# Module-scoped fixtures, imported by the test modules that want a Sign Center process on the sandbox.
+@pytest.fixture(scope="module")
+def signer(sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SignerProcess]:
+    proc = start_signer(tmp_path_factory.mktemp("signer"), sandbox.url)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def client(signer: SignerProcess) -> Iterator[SignerClient]:
+    c = SignerClient(socket_path=signer.socket)
+    yield c
+    c.close()
+
+
+def store(client: SignerClient, key: dict, exchange: str, owner: str = "user-1") -> str:
+    """Hand a sandbox key (as the admin API returned it) to the Sign Center; return the credential id."""
+    return client.store(owner, exchange, key["api_key"], key["secret"], key.get("passphrase"))["credential_id"]

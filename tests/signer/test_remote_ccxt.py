@@ -4,40 +4,21 @@ through the Sign Center's real Unix socket."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import ccxt
 import pytest
-from signer_support import SignerProcess, start_signer
+from signer_support import SignerProcess, client, signer, store  # noqa: F401  (fixtures)
 
 from cexlink.ccxt import remote
 from cexlink.sandbox.clients import point_ccxt
 from cexlink.signer.client import AsyncSignerClient, SignerClient
 
 
-@pytest.fixture(scope="module")
-def signer(sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SignerProcess]:
-    proc = start_signer(tmp_path_factory.mktemp("remote"), sandbox.url)
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture(scope="module")
-def client(signer: SignerProcess) -> Iterator[SignerClient]:
-    c = SignerClient(socket_path=signer.socket)
-    yield c
-    c.close()
-
-
-def _stored(client: SignerClient, key: dict, exchange: str, owner: str = "user-1") -> str:
-    return client.store(owner, exchange, key["api_key"], key["secret"], key.get("passphrase"))["credential_id"]
-
-
 @pytest.mark.parametrize("exchange", ["binance", "okx", "bybit"])
 def test_remote_instance_trades_without_the_secret(sandbox, new_key, client: SignerClient, exchange: str) -> None:
     key = new_key(exchange, ips=["127.0.0.1"])
-    cred = _stored(client, key, exchange)
+    cred = store(client, key, exchange)
     ex = point_ccxt(remote(exchange, cred, client, config={"enableRateLimit": False}), sandbox.url)
     assert key["secret"] not in repr(vars(ex))
     balance = ex.fetch_balance()
@@ -74,7 +55,7 @@ def test_async_remote_instance(sandbox, new_key, signer: SignerProcess, exchange
 
 def test_exchange_errors_come_back_as_ccxt_errors(sandbox, new_key, client: SignerClient, admin) -> None:
     key = new_key("binance", ips=["127.0.0.1"])
-    cred = _stored(client, key, "binance")
+    cred = store(client, key, "binance")
     admin.delete(f"/keys/binance/{key['api_key']}")  # the user deletes the key on the exchange
     ex = point_ccxt(remote("binance", cred, client, config={"enableRateLimit": False}), sandbox.url)
     with pytest.raises(ccxt.AuthenticationError, match="-2015"):
@@ -84,7 +65,7 @@ def test_exchange_errors_come_back_as_ccxt_errors(sandbox, new_key, client: Sign
 def test_signatures_go_only_where_the_sign_center_says(sandbox, new_key, client: SignerClient) -> None:
     """The caller cannot redirect a signature: base URLs are pinned in the Sign Center, not by the caller."""
     key = new_key("binance", ips=["127.0.0.1"])
-    cred = _stored(client, key, "binance")
+    cred = store(client, key, "binance")
     request = client.sign(cred, "binance", ["private"], "GET", "account", {},
                           {"urls": {"api": {"private": "https://evil.example/api/v3"}}})
     assert request["url"].startswith(sandbox.url + "/api/v3/account?")

@@ -46,8 +46,8 @@ class Refused(SignerRefused):
 FORBIDDEN: tuple[tuple[re.Pattern[str], Reason], ...] = (
     (re.compile(r"withdraw", re.I), Reason.WITHDRAWAL_FORBIDDEN),
     (re.compile(r"api-?key|apiRestrictions/ip|subAccountApi|ipRestriction", re.I), Reason.KEY_MANAGEMENT_FORBIDDEN),
-    (re.compile(r"sub-?account|subaccount|sub-member|submember|broker|sub-user", re.I), Reason.SUBACCOUNT_FORBIDDEN),
     (re.compile(r"transfer|move-?funds|universal", re.I), Reason.TRANSFER_FORBIDDEN),
+    (re.compile(r"sub-?account|subaccount|sub-member|submember|broker|sub-user", re.I), Reason.SUBACCOUNT_FORBIDDEN),
 )
 
 # (api, method, path) allowed per exchange: reading the account and spot trading.
