@@ -41,6 +41,8 @@ def start_signer(tmp: Path, sandbox_url: str | None, name: str = "signer", data_
             str(data_dir), "--replica", replica, *(extra or [])]
     for ex in EXCHANGES if sandbox_url else ():
         args += ["--exchange-url", f"{ex}={sandbox_url}"]
+    if sock.exists():  # left by a killed process: wait for the new one's, not this
+        sock.unlink()
     out = log.open("ab")
     proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 20

@@ -180,7 +180,7 @@ class SignCenter:
         except KekRetired:
             raise Refused(Reason.KEK_RETIRED, "credential is wrapped by a retired KEK version; rotate") from None
         except SealBroken:
-            raise Refused(Reason.CREDENTIAL_REVOKED, "credential does not open (tampered or shredded)") from None
+            raise Refused(Reason.CREDENTIAL_CORRUPT, "credential does not open under its binding") from None
         ex = self._instance(row.exchange, material)
         entry = _Entry(row, ex, now, {k: ex.options.get(k) for k in ("recvWindow", "timeDifference")
                                       if k in ex.options})

@@ -21,6 +21,7 @@ class Reason(StrEnum):
     CREDENTIAL_UNKNOWN = "credential_unknown"
     CREDENTIAL_REVOKED = "credential_revoked"
     CREDENTIAL_EXPIRED = "credential_expired"
+    CREDENTIAL_CORRUPT = "credential_corrupt"  # does not open under its binding: tampered or moved
     KEK_RETIRED = "kek_retired"
     EXCHANGE_MISMATCH = "exchange_mismatch"
     ENDPOINT_NOT_ALLOWED = "endpoint_not_allowed"

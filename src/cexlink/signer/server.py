@@ -84,6 +84,8 @@ async def run(engine: SignCenter, socket_path: Path | None, http: tuple[str, int
         uv.should_exit = True
     for s in servers:
         s.close()
+    if socket_path is not None and socket_path.exists():
+        socket_path.unlink()
     for t in tasks:
         await t
     engine.close()

@@ -1,0 +1,89 @@
+"""Revocation stops signing at once, on every replica, and destroys the wrapped data keys (crypto-shredding).
+A sealed row copied onto another row does not open."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from signer_support import client, signer, start_signer, store  # noqa: F401  (fixtures)
+
+from cexlink.errors import SignerRefused
+from cexlink.signer.client import SignerClient
+
+
+def _sign(client: SignerClient, cred: str) -> dict:
+    return client.sign(cred, "binance", ["private"], "GET", "account", {})
+
+
+def _refusal(client: SignerClient, cred: str) -> str:
+    with pytest.raises(SignerRefused) as refused:
+        _sign(client, cred)
+    return refused.value.reason
+
+
+def test_revoke_stops_signing_at_once_and_shreds(new_key, client: SignerClient, signer) -> None:
+    cred = store(client, new_key("binance"), "binance")
+    assert _sign(client, cred)["url"]  # now cached in the signer's memory
+    assert client.revoke(cred) == 1
+    assert _refusal(client, cred) == "credential_revoked"
+    row = sqlite3.connect(signer.data_dir / "signer.db").execute(
+        "SELECT status, wrapped_dek, ciphertext FROM credentials WHERE id = ?", (cred,)).fetchone()
+    assert row == ("revoked", None, None)
+    assert client.describe(cred)["status"] == "revoked"
+
+
+def test_revoke_where_created_before(new_key, client: SignerClient) -> None:
+    owner = "mass-revocation-owner"
+    old = [store(client, new_key("binance"), "binance", owner=owner) for _ in range(3)]
+    cutoff = client.describe(old[-1])["created_at"] + 1
+    import time
+
+    time.sleep(0.01)
+    new = store(client, new_key("binance"), "binance", owner=owner)
+    assert client.revoke_where(owner=owner, created_before=cutoff) == 3
+    assert [_refusal(client, c) for c in old] == ["credential_revoked"] * 3
+    assert _sign(client, new)["url"]
+    with pytest.raises(Exception, match="filter"):
+        client.revoke_where()  # an empty filter would revoke everything: refused
+
+
+def test_revocation_reaches_another_replica_at_once(sandbox, new_key, tmp_path: Path) -> None:
+    """Two Sign Center processes over one store: a revocation through one stops the other immediately."""
+    a = start_signer(tmp_path, sandbox.url, name="replica-a", data_dir=tmp_path / "shared", replica="a")
+    b = start_signer(tmp_path, sandbox.url, name="replica-b", data_dir=tmp_path / "shared", replica="b")
+    ca, cb = SignerClient(socket_path=a.socket), SignerClient(socket_path=b.socket)
+    try:
+        cred = store(ca, new_key("binance"), "binance")
+        assert _sign(cb, cred)["url"]  # b has it cached
+        ca.revoke(cred)
+        assert _refusal(cb, cred) == "credential_revoked"
+    finally:
+        ca.close(), cb.close(), a.stop(), b.stop()
+
+
+def test_a_copied_ciphertext_row_does_not_open(sandbox, new_key, tmp_path: Path) -> None:
+    proc = start_signer(tmp_path, sandbox.url, name="copy")
+    client = SignerClient(socket_path=proc.socket)
+    try:
+        victim = store(client, new_key("binance"), "binance", owner="victim")
+        attacker = store(client, new_key("binance"), "binance", owner="attacker")
+    finally:
+        client.close()
+        proc.stop()
+    db = sqlite3.connect(proc.data_dir / "signer.db")
+    sealed = db.execute("SELECT kek_version, wrapped_dek, nonce, ciphertext FROM credentials WHERE id = ?",
+                        (victim,)).fetchone()
+    db.execute("UPDATE credentials SET kek_version=?, wrapped_dek=?, nonce=?, ciphertext=? WHERE id=?",
+               (*sealed, attacker))
+    db.commit()
+    db.close()
+    proc = start_signer(tmp_path, sandbox.url, name="copy", data_dir=proc.data_dir)
+    client = SignerClient(socket_path=proc.socket)
+    try:
+        assert _refusal(client, attacker) == "credential_corrupt"
+        assert _sign(client, victim)["url"]  # the original still opens where it belongs
+    finally:
+        client.close()
+        proc.stop()
