@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import re
 from collections import deque
-from dataclasses import replace
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -70,11 +69,16 @@ ERRORS: dict[Reason, ErrorSpec] = {
     Reason.KYC_REQUIRED: ErrorSpec(400, -2010, "This action is disabled on this account."),
     Reason.INSUFFICIENT_BALANCE: ErrorSpec(400, -2010, "Account has insufficient balance for requested action."),
     Reason.DUPLICATE_ORDER: ErrorSpec(400, -2010, "Duplicate order sent."),
+    Reason.WOULD_TAKE: ErrorSpec(400, -2010, "Order would immediately match and take."),
+    Reason.BAD_SIDE: ErrorSpec(400, -1117, "Invalid side."),
+    Reason.BAD_ORDER_TYPE: ErrorSpec(400, -1116, "Invalid orderType."),
+    Reason.BAD_TIME_IN_FORCE: ErrorSpec(400, -1115, "Invalid timeInForce."),
     Reason.UNKNOWN_ORDER: ErrorSpec(400, -2013, "Order does not exist."),
     Reason.CANCEL_REJECTED: ErrorSpec(400, -2011, "Unknown order sent."),
     Reason.BAD_SYMBOL: ErrorSpec(400, -1121, "Invalid symbol."),
     Reason.FILTER_PRICE: ErrorSpec(400, -1013, "Filter failure: PRICE_FILTER"),
-    Reason.FILTER_LOT_SIZE: ErrorSpec(400, -1013, "Filter failure: LOT_SIZE"),
+    # Binance has one LOT_SIZE filter for the minimum, the maximum and the step.
+    **dict.fromkeys((Reason.FILTER_LOT_SIZE, Reason.FILTER_MIN_QTY), ErrorSpec(400, -1013, "Filter failure: LOT_SIZE")),
     Reason.FILTER_MARKET_LOT_SIZE: ErrorSpec(400, -1013, "Filter failure: MARKET_LOT_SIZE"),
     Reason.FILTER_NOTIONAL: ErrorSpec(400, -1013, "Filter failure: NOTIONAL"),
     Reason.MISSING_PARAM: ErrorSpec(400, -1102, _MANDATORY.format("{param}")),
@@ -92,18 +96,16 @@ ERRORS: dict[Reason, ErrorSpec] = {
     Reason.IP_BANNED: ErrorSpec(418, -1003, "Way too much request weight used; IP banned until {until}. Please "
                                             "use WebSocket Streams for live updates to avoid bans."),
 }
-# Refusals the shared Reason set has no word for, raised as Reject(BAD_PARAM, spec=...) (errors.md wording).
-WOULD_TAKE = ErrorSpec(400, -2010, "Order would immediately match and take.")
-BAD_SIDE = ErrorSpec(400, -1117, "Invalid side.")
-BAD_TYPE = ErrorSpec(400, -1116, "Invalid orderType.")
-BAD_TIF = ErrorSpec(400, -1115, "Invalid timeInForce.")
+# A refusal the shared Reason set has no word for, raised as Reject(BAD_PARAM, spec=...) (errors.md wording).
 BAD_RESP_TYPE = ErrorSpec(400, -1100, "Illegal characters found in parameter 'newOrderRespType'; legal range is "
                                       "'ACK, RESULT, FULL'.")
 ORDER_TYPES = ("LIMIT", "MARKET", "LIMIT_MAKER")  # what the sandbox matches; exchangeInfo lists only these
-# Enumerated order parameters: allowed values and the refusal for anything else.
-ENUMS: dict[str, tuple[tuple[str, ...], ErrorSpec]] = {
-    "side": (("BUY", "SELL"), BAD_SIDE), "type": (ORDER_TYPES, BAD_TYPE),
-    "timeInForce": (("GTC", "IOC", "FOK"), BAD_TIF), "newOrderRespType": (("ACK", "RESULT", "FULL"), BAD_RESP_TYPE),
+# Enumerated order parameters: allowed values and the refusal (reason, extra detail) for anything else.
+ENUMS: dict[str, tuple[tuple[str, ...], Reason, dict[str, Any]]] = {
+    "side": (("BUY", "SELL"), Reason.BAD_SIDE, {}),
+    "type": (ORDER_TYPES, Reason.BAD_ORDER_TYPE, {}),
+    "timeInForce": (("GTC", "IOC", "FOK"), Reason.BAD_TIME_IN_FORCE, {}),
+    "newOrderRespType": (("ACK", "RESULT", "FULL"), Reason.BAD_PARAM, {"spec": BAD_RESP_TYPE}),
 }
 # Fields that carry times, scaled to µs when the client sends X-MBX-TIME-UNIT: MICROSECOND.
 TIME_FIELDS = ("serverTime", "time", "updateTime", "transactTime", "workingTime")
@@ -201,6 +203,8 @@ class Binance(Dialect):
     ccxt_options: ClassVar[dict[str, Any]] = {
         "fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False,
     }
+    # The same refusal on a cancel is CANCEL_REJECTED (errors.md).
+    method_codes: ClassVar[dict[tuple[str, int | str], int | str]] = {("DELETE", -2010): -2011}
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
@@ -237,16 +241,6 @@ class Binance(Dialect):
         if call.headers.get("x-mbx-time-unit", "").upper() == "MICROSECOND":
             data = _micro(data)
         return json_response(data, 200, call.response_headers)
-
-    def render(self, reject: Reject, call: Call | None) -> Response:
-        # As Dialect.render, plus refusals carried as a ready spec and cancel-side codes.
-        spec = reject.detail.get("spec") or self.errors.get(reject.reason) or self.errors[Reason.BAD_PARAM]
-        if call is not None and call.method == "DELETE" and spec.code == -2010:
-            spec = replace(spec, code=-2011)  # the same refusal on a cancel is CANCEL_REJECTED (errors.md)
-        headers = dict(call.response_headers) if call else {}
-        if "retry_after" in reject.detail:
-            headers["Retry-After"] = str(reject.detail["retry_after"])
-        return json_response(self.error_body(spec, reject, call), spec.http, headers)
 
     def error_body(self, spec: ErrorSpec, reject: Reject, call: Call | None) -> Any:
         return {"code": spec.code, "msg": spec.message(reject.detail)}
@@ -429,8 +423,9 @@ class Binance(Dialect):
         resp_type = p.get("newOrderRespType", "FULL" if type_ in ("LIMIT", "MARKET") else "ACK").upper()
         tif = p.get("timeInForce", "GTC").upper()
         for name, value in (("side", side), ("type", type_), ("timeInForce", tif), ("newOrderRespType", resp_type)):
-            if value not in ENUMS[name][0]:
-                raise Reject(Reason.BAD_PARAM, spec=ENUMS[name][1])
+            allowed, reason, detail = ENUMS[name]
+            if value not in allowed:
+                raise Reject(reason, param=name, **detail)
         qty = decimal_param(p, "quantity", required=False)
         quote_qty = decimal_param(p, "quoteOrderQty", required=False)
         price = decimal_param(p, "price", required=type_ != "MARKET")
@@ -439,7 +434,7 @@ class Binance(Dialect):
         if type_ == "LIMIT_MAKER" and price is not None:
             mid = self.ledger.price(spec.symbol)
             if (side == "BUY" and price >= mid) or (side == "SELL" and price <= mid):
-                raise Reject(Reason.BAD_PARAM, spec=WOULD_TAKE)
+                raise Reject(Reason.WOULD_TAKE)
         order = self.ledger.place_order(self.name, call.key.uid, spec.symbol, side,
                                         "LIMIT" if type_ == "LIMIT_MAKER" else type_, qty, price, quote_qty,
                                         p.get("newClientOrderId"), tif)

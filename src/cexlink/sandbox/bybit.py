@@ -68,7 +68,9 @@ ERRORS: dict[Reason, ErrorSpec] = {
     Reason.FILTER_LOT_SIZE: ErrorSpec(200, 170137, "Order volume decimal too long"),
     Reason.FILTER_MARKET_LOT_SIZE: ErrorSpec(200, 170135, "Order quantity too large."),
     Reason.FILTER_NOTIONAL: ErrorSpec(200, 170140, "Order value exceeded lower limit."),
+    Reason.FILTER_MIN_QTY: ErrorSpec(200, 170136, "Order quantity lower than the minimum."),
     Reason.DUPLICATE_ORDER: ErrorSpec(200, 170141, "Duplicate clientOrderId"),
+    Reason.WOULD_TAKE: ErrorSpec(200, 170218, "The LIMIT-MAKER order is rejected due to invalid price."),
     Reason.MISSING_PARAM: ErrorSpec(200, 10001, "params error: {param} is required"),
     Reason.BAD_PARAM: ErrorSpec(200, 10001, "params error: {param} invalid"),
     Reason.NOT_FOUND: ErrorSpec(404, 10017, "Route not found."),
@@ -77,12 +79,11 @@ ERRORS: dict[Reason, ErrorSpec] = {
     Reason.IP_BANNED: ErrorSpec(403, 10018, "Exceeded the IP Rate Limit."),
 }
 
-# Bybit-only refusals with no neutral Reason: spot engine filter codes (docs/v5/error.mdx "Spot Trade").
-QTY_TOO_SMALL = ErrorSpec(200, 170136, "Order quantity lower than the minimum.")
-QTY_TOO_LARGE = ERRORS[Reason.FILTER_MARKET_LOT_SIZE]
+# Bybit-only refusals with no neutral Reason, raised as Reject(BAD_PARAM, spec=...): spot engine filter codes
+# (docs/v5/error.mdx "Spot Trade") and parameter answers.
+QTY_TOO_LARGE = ERRORS[Reason.FILTER_MARKET_LOT_SIZE]  # 170135 for limit orders too
 AMOUNT_TOO_LARGE = ErrorSpec(200, 170124, "Order amount too large.")
 MARKET_AMOUNT_DECIMALS = ErrorSpec(200, 170148, "Market order amount decimal too long")
-POST_ONLY_CROSSES = ErrorSpec(200, 170218, "The LIMIT-MAKER order is rejected due to invalid price.")
 UNSUPPORTED_SYMBOL = ErrorSpec(200, 10001, "Not supported symbols")
 UNIFIED_ONLY = ErrorSpec(200, 10001, "accountType only support UNIFIED.")
 
@@ -102,14 +103,6 @@ COIN_FIXED: dict[str, Any] = {
 # query-api lists every permission group, empty when not granted (docs/v5/user/apikey-info.mdx).
 PERMISSION_GROUPS = ("ContractTrade", "Spot", "Wallet", "Options", "Derivatives", "CopyTrading", "BlockTrade",
                      "Exchange", "NFT", "Affiliate", "Earn")
-
-
-class BybitReject(Reject):
-    """A refusal rendered from a Bybit-only ErrorSpec rather than the Reason table."""
-
-    def __init__(self, spec: ErrorSpec, **detail: Any) -> None:
-        super().__init__(Reason.BAD_PARAM, **detail)
-        self.spec = spec
 
 
 def _s(d: Decimal | None) -> str:
@@ -197,6 +190,7 @@ class Bybit(Dialect):
                          "loadAllOptions": False, "loadExpiredOptions": False},
         "defaultType": "spot",
     }
+    retry_after_header: ClassVar[bool] = False  # Bybit says when to retry in X-Bapi-Limit-Reset-Timestamp
 
     @staticmethod
     def ccxt_urls(urls_api: Any, base_url: str) -> Any:
@@ -220,12 +214,6 @@ class Bybit(Dialect):
         ]
 
     # ---- pipeline parts ----
-
-    def render(self, reject: Reject, call: Call | None) -> Response:
-        spec = reject.spec if isinstance(reject, BybitReject) else self.errors.get(reject.reason, ERRORS[
-            Reason.BAD_PARAM])
-        headers = dict(call.response_headers) if call else {}
-        return json_response(self.error_body(spec, reject, call), spec.http, headers)
 
     def success(self, data: Any, call: Call) -> Response:
         body = {"retCode": 0, "retMsg": "OK", "result": data, "retExtInfo": {}, "time": self.ctx.now_ms()}
@@ -292,10 +280,11 @@ class Bybit(Dialect):
         return {k: str(v) for k, v in body.items() if v is not None and not isinstance(v, (dict, list))}
 
     @staticmethod
-    def choice(p: dict[str, str], name: str, allowed: Any, default: str | None = None) -> str:
+    def choice(p: dict[str, str], name: str, allowed: Any, default: str | None = None,
+               reason: Reason = Reason.BAD_PARAM) -> str:
         value = p.get(name) or default or required(p, name)
         if value not in allowed:
-            raise Reject(Reason.BAD_PARAM, param=name)
+            raise Reject(reason, param=name)
         return value
 
     def category(self, p: dict[str, str], spot_only: bool = False) -> str:
@@ -332,7 +321,7 @@ class Bybit(Dialect):
         category = self.category(call.query)
         wanted = call.query.get("symbol")
         if wanted and (category != "spot" or wanted not in BY_SYMBOL):
-            raise BybitReject(UNSUPPORTED_SYMBOL)
+            raise Reject(Reason.BAD_PARAM, spec=UNSUPPORTED_SYMBOL)
         self.ledger.tick()
         rows = []
         for m in MARKETS if category == "spot" else ():
@@ -380,7 +369,7 @@ class Bybit(Dialect):
     def wallet_balance(self, call: Call) -> dict[str, Any]:
         p = call.query
         if required(p, "accountType") != "UNIFIED":
-            raise BybitReject(UNIFIED_ONLY)
+            raise Reject(Reason.BAD_PARAM, spec=UNIFIED_ONLY)
         acct = call.account
         assert acct is not None
         self.ledger.tick()
@@ -419,34 +408,35 @@ class Bybit(Dialect):
             raise Reject(Reason.FILTER_PRICE)
         if by_quote:
             if qty % QUOTE_PRECISION:
-                raise BybitReject(MARKET_AMOUNT_DECIMALS)
+                raise Reject(Reason.BAD_PARAM, spec=MARKET_AMOUNT_DECIMALS)
             notional = qty
         else:
             if qty % m.lot_step:
                 raise Reject(Reason.FILTER_LOT_SIZE)
             if qty < m.min_qty:
-                raise BybitReject(QTY_TOO_SMALL)
+                raise Reject(Reason.FILTER_MIN_QTY)
             if qty > (m.max_market_qty if type_ == "MARKET" else m.max_qty):
-                raise BybitReject(QTY_TOO_LARGE)
+                raise Reject(Reason.BAD_PARAM, spec=QTY_TOO_LARGE)
             notional = qty * (price if price is not None else mid)
         if notional < m.min_notional:
             raise Reject(Reason.FILTER_NOTIONAL)
         if notional > m.max_notional:
-            raise BybitReject(AMOUNT_TOO_LARGE)
+            raise Reject(Reason.BAD_PARAM, spec=AMOUNT_TOO_LARGE)
 
     def create_order(self, call: Call) -> dict[str, str]:
         p = self.params(call)
         self.category(p, spot_only=True)
         m = self.market_of(p)
-        side, type_ = SIDES[self.choice(p, "side", SIDES)], TYPES[self.choice(p, "orderType", TYPES)]
+        side = SIDES[self.choice(p, "side", SIDES, reason=Reason.BAD_SIDE)]
+        type_ = TYPES[self.choice(p, "orderType", TYPES, reason=Reason.BAD_ORDER_TYPE)]
         qty = decimal_param(p, "qty")
         assert qty is not None and call.key is not None
         if qty == 0:
-            raise BybitReject(QTY_TOO_SMALL)
+            raise Reject(Reason.FILTER_MIN_QTY)
         price = decimal_param(p, "price", required=type_ == "LIMIT") if type_ == "LIMIT" else None
         if price is not None and price <= 0:
             raise Reject(Reason.BAD_PARAM, param="price")
-        tif_raw = self.choice(p, "timeInForce", TIFS, "GTC")
+        tif_raw = self.choice(p, "timeInForce", TIFS, "GTC", Reason.BAD_TIME_IN_FORCE)
         # Spot market buys are sized in quote currency unless marketUnit says baseCoin (create-order.mdx).
         unit = self.choice(p, "marketUnit", ("baseCoin", "quoteCoin"), "quoteCoin" if side == "BUY" else "baseCoin")
         by_quote = type_ == "MARKET" and unit == "quoteCoin"
@@ -455,7 +445,7 @@ class Bybit(Dialect):
         mid = self.ledger.price(m.symbol)
         self.check_filters(m, type_, side, qty, by_quote, price, mid)
         if tif_raw == "PostOnly" and price is not None and (price >= mid if side == "BUY" else price <= mid):
-            raise BybitReject(POST_ONLY_CROSSES)
+            raise Reject(Reason.WOULD_TAKE)
         order = self.ledger.place_order(self.name, call.key.uid, m.symbol, side, type_,
                                         None if by_quote else qty, price, qty if by_quote else None,
                                         p.get("orderLinkId") or None, TIFS[tif_raw] if type_ == "LIMIT" else "IOC")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl
@@ -136,6 +136,10 @@ class Dialect:
     errors: ClassVar[dict[Reason, ErrorSpec]]
     # ccxt options that keep load_markets() to the calls the sandbox serves (see each dialect).
     ccxt_options: ClassVar[dict[str, Any]] = {}
+    # Whether refusals that know when to come back (429, bans) carry a Retry-After header.
+    retry_after_header: ClassVar[bool] = True
+    # (HTTP method, code) -> the code the same refusal has on that method (Binance: -2010 on a cancel is -2011).
+    method_codes: ClassVar[dict[tuple[str, int | str], int | str]] = {}
 
     @staticmethod
     def ccxt_urls(urls_api: Any, base_url: str) -> Any:
@@ -166,14 +170,19 @@ class Dialect:
 
     # ---- shared ----
 
+    def spec_for(self, reject: Reject) -> ErrorSpec:
+        """The row a refusal is rendered from: its own (dialect-only refusals), the table's, or BAD_PARAM's."""
+        spec: ErrorSpec | None = reject.detail.get("spec")
+        return spec or self.errors.get(reject.reason) or self.errors[Reason.BAD_PARAM]
+
     def render(self, reject: Reject, call: Call | None) -> Response:
-        # A dialect-only refusal carries its own row (``Reject(Reason.BAD_PARAM, spec=ErrorSpec(...))``).
-        spec = reject.detail.get("spec") or self.errors.get(reject.reason) or self.errors[Reason.BAD_PARAM]
-        body = self.error_body(spec, reject, call)
+        spec = self.spec_for(reject)
+        if call is not None and (call.method, spec.code) in self.method_codes:
+            spec = replace(spec, code=self.method_codes[(call.method, spec.code)])
         headers = dict(call.response_headers) if call else {}
-        if "retry_after" in reject.detail:
+        if self.retry_after_header and "retry_after" in reject.detail:
             headers["Retry-After"] = str(reject.detail["retry_after"])
-        return json_response(body, spec.http, headers)
+        return json_response(self.error_body(spec, reject, call), spec.http, headers)
 
     def check_key_state(self, call: Call, key: ApiKey | None) -> ApiKey:
         """The checks common to all three: the key exists, is not expired, and the caller's IP is allowed."""

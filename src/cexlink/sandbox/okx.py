@@ -79,6 +79,8 @@ ERRORS: dict[Reason, ErrorSpec] = {
     Reason.FILTER_LOT_SIZE: E(200, "51121", "Order quantity must be a multiple of the lot size."),
     Reason.FILTER_MARKET_LOT_SIZE: E(200, "51202", "Market order amount exceeds the maximum amount."),
     Reason.FILTER_NOTIONAL: E(200, "51020", "Your order should meet or exceed the minimum order amount."),
+    Reason.FILTER_MIN_QTY: E(200, "51020", "Your order should meet or exceed the minimum order amount."),
+    Reason.BATCH_TOO_LARGE: E(400, "51111", "Maximum {limit} orders can be placed in bulk."),
     Reason.MISSING_PARAM: E(400, "50014", "Parameter {param} cannot be empty."),
     Reason.BAD_PARAM: E(400, "51000", "Parameter {param} error"),
     # Unknown path: OKX's gateway answers 404 with its own envelope (no documented 5xxxx code exists for it).
@@ -92,14 +94,13 @@ EMPTY_BODY = E(400, "50000", "Body cannot be empty.")
 EITHER = E(400, "50015", "Either parameter {param} or {other} is required.")
 BAD_METHOD = E(405, "50115", "Invalid request method.")
 ACCOUNT_MODE = E(200, "51010", "You can't complete this request under your current account mode.")
-MIN_SIZE = E(200, "51020", "Your order should meet or exceed the minimum order amount.")
 MAX_LIMIT = E(200, "51203", "Order amount exceeds the limit {limit}.")
-BATCH_MAX = E(400, "51111", "Maximum {limit} orders can be placed in bulk.")
 
-# Refusals that OKX reports per order (sCode in data[]) on the order-writing endpoints.
+# Refusals that OKX reports per order (sCode in data[]) on the order-writing endpoints; a dialect-only one says
+# so with ``per_order=True`` in its detail.
 PER_ORDER = {Reason.INSUFFICIENT_BALANCE, Reason.BAD_SYMBOL, Reason.REGION_RESTRICTED, Reason.CANCEL_REJECTED,
-             Reason.DUPLICATE_ORDER, Reason.FILTER_PRICE, Reason.FILTER_LOT_SIZE, Reason.FILTER_MARKET_LOT_SIZE,
-             Reason.FILTER_NOTIONAL, Reason.UNKNOWN_ORDER}
+             Reason.DUPLICATE_ORDER, Reason.FILTER_PRICE, Reason.FILTER_LOT_SIZE, Reason.FILTER_MIN_QTY,
+             Reason.FILTER_MARKET_LOT_SIZE, Reason.FILTER_NOTIONAL, Reason.UNKNOWN_ORDER}
 ORDER_WRITES = {"/api/v5/trade/order", "/api/v5/trade/batch-orders", "/api/v5/trade/cancel-order",
                 "/api/v5/trade/cancel-batch-orders"}
 BATCH_LIMIT = 20
@@ -110,14 +111,6 @@ ORDER_BLANKS = dict.fromkeys("ccy pxUsd pxVol pxType tradeId stpId lever attachA
 DETAIL_BLANKS = dict.fromkeys("availEq liab crossLiab isoLiab interest imr mmr mgnRatio maxLoan notionalLever isoEq "
                               "isoUpl upl uplLiab spotInUseAmt spotBal openAvgPx accAvgPx".split(), "")
 ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-
-
-class OkxReject(Reject):
-    """A refusal only OKX has words for, carrying its own row instead of a shared ``Reason``."""
-
-    def __init__(self, spec: ErrorSpec, per_order: bool = False, **detail: Any) -> None:
-        super().__init__(Reason.BAD_PARAM, **detail)
-        self.spec, self.per_order = spec, per_order
 
 
 def sign(secret: str, prehash: bytes) -> str:
@@ -203,6 +196,7 @@ class Okx(Dialect):
     errors: ClassVar[dict[Reason, ErrorSpec]] = ERRORS
     # Spot only: the sandbox lists no futures, swaps or options (it answers those instTypes with []).
     ccxt_options: ClassVar[dict[str, Any]] = {"fetchMarkets": {"types": ["spot"]}}
+    retry_after_header: ClassVar[bool] = False
 
     @staticmethod
     def ccxt_urls(urls_api: Any, base_url: str) -> Any:
@@ -258,15 +252,16 @@ class Okx(Dialect):
     def error_body(self, spec: ErrorSpec, reject: Reject, call: Call | None) -> Any:
         return {"code": str(spec.code), "msg": spec.message(reject.detail), "data": []}
 
+    @staticmethod
+    def is_per_order(reject: Reject) -> bool:
+        return bool(reject.detail.get("per_order")) or reject.reason in PER_ORDER
+
     def render(self, reject: Reject, call: Call | None) -> Response:
-        spec = getattr(reject, "spec", None) or self.errors.get(reject.reason) or self.errors[Reason.BAD_PARAM]
-        per_order = getattr(reject, "per_order", False) or reject.reason in PER_ORDER
-        if call is not None and self.writes_orders(call) and per_order:
+        if call is not None and self.writes_orders(call) and self.is_per_order(reject):
             # Refused before the orders were looked at (e.g. the account's region): every order fails alike.
-            items = [self.failed(spec, reject, item) for item in self._raw_items(call)]
-            return self.success(items, call)
-        headers = dict(call.response_headers) if call else {}
-        return json_response(self.error_body(spec, reject, call), spec.http, headers)
+            spec = self.spec_for(reject)
+            return self.success([self.failed(spec, reject, item) for item in self._raw_items(call)], call)
+        return super().render(reject, call)
 
     def routes(self) -> list[Route]:
         # A catch-all after the real routes: the app's 404 handler picks a dialect by path prefix and Binance's
@@ -279,7 +274,7 @@ class Okx(Dialect):
     def not_found(self, request: Request) -> Response:
         known = {ep.path for ep in self.endpoints()}
         if request.url.path in known:
-            return self.render(OkxReject(BAD_METHOD), None)
+            return self.render(Reject(Reason.BAD_PARAM, spec=BAD_METHOD), None)
         return super().not_found(request)
 
     def charge(self, call: Call, endpoint: Endpoint) -> None:
@@ -316,19 +311,19 @@ class Okx(Dialect):
 
     def body(self, call: Call) -> Any:
         if not call.body:
-            raise OkxReject(EMPTY_BODY)
+            raise Reject(Reason.BAD_PARAM, spec=EMPTY_BODY)
         try:
             return json.loads(call.body)
         except (ValueError, UnicodeDecodeError):
-            raise OkxReject(JSON_SYNTAX) from None
+            raise Reject(Reason.BAD_PARAM, spec=JSON_SYNTAX) from None
 
     def items(self, call: Call, batch: bool) -> list[dict[str, Any]]:
         data = self.body(call)
         items = data if batch and isinstance(data, list) else [data]
         if not items or not all(isinstance(i, dict) for i in items):
-            raise OkxReject(JSON_SYNTAX)
+            raise Reject(Reason.BAD_PARAM, spec=JSON_SYNTAX)
         if len(items) > BATCH_LIMIT:
-            raise OkxReject(BATCH_MAX, limit=BATCH_LIMIT)
+            raise Reject(Reason.BATCH_TOO_LARGE, limit=BATCH_LIMIT)
         return items
 
     def _raw_items(self, call: Call) -> list[dict[str, Any]]:
@@ -348,10 +343,9 @@ class Okx(Dialect):
         try:
             return run()
         except Reject as reject:
-            spec = getattr(reject, "spec", None) or self.errors.get(reject.reason) or self.errors[Reason.BAD_PARAM]
-            if not (getattr(reject, "per_order", False) or reject.reason in PER_ORDER):
+            if not self.is_per_order(reject):
                 raise
-            return self.failed(spec, reject, item)
+            return self.failed(self.spec_for(reject), reject, item)
 
     def uid(self, call: Call) -> str:
         assert call.key is not None
@@ -458,9 +452,9 @@ class Okx(Dialect):
         side = need(p, "side")
         ord_type = need(p, "ordType")
         if side not in ("buy", "sell"):
-            raise Reject(Reason.BAD_PARAM, param="side")
+            raise Reject(Reason.BAD_SIDE, param="side")
         if ord_type not in ORD_TYPES:
-            raise Reject(Reason.BAD_PARAM, param="ordType")
+            raise Reject(Reason.BAD_ORDER_TYPE, param="ordType")
         sz = dec(p, "sz")
         px = dec(p, "px", required=ord_type != "market")
         tgt = opt(p, "tgtCcy")
@@ -477,14 +471,14 @@ class Okx(Dialect):
     def place_one(self, call: Call, o: dict[str, Any]) -> dict[str, Any]:
         spec = spec_of(o["inst_id"])
         if o["td_mode"] != "cash":  # a spot-mode account (acctLv 1) cannot trade on margin
-            raise OkxReject(ACCOUNT_MODE, per_order=True)
+            raise Reject(Reason.BAD_PARAM, spec=ACCOUNT_MODE, per_order=True)
         sz: Decimal = o["sz"]
         qty, quote = (None, sz) if o["by_quote"] else (sz, None)
         if qty is not None:
             if qty < spec.min_qty:
-                raise OkxReject(MIN_SIZE, per_order=True)
+                raise Reject(Reason.FILTER_MIN_QTY)
             if o["ord_type"] != "market" and qty > spec.max_qty:
-                raise OkxReject(MAX_LIMIT, per_order=True, limit=num(spec.max_qty))
+                raise Reject(Reason.BAD_PARAM, spec=MAX_LIMIT, per_order=True, limit=num(spec.max_qty))
         if o["by_quote"] and o["side"] == "sell":  # the ledger sizes sells in base: convert at the mid
             qty, quote = (sz / self.ledger.price(spec.symbol)).quantize(spec.lot_step, "ROUND_DOWN"), None
         order = self.ledger.place_order(self.name, self.uid(call), spec.symbol, o["side"].upper(),
@@ -498,7 +492,7 @@ class Okx(Dialect):
         spec = spec_of(need(p, "instId"))
         ord_id, cl = opt(p, "ordId"), opt(p, "clOrdId")
         if ord_id is None and cl is None:
-            raise OkxReject(EITHER, param="ordId", other="clOrdId")
+            raise Reject(Reason.BAD_PARAM, spec=EITHER, param="ordId", other="clOrdId")
         if ord_id is not None and not ord_id.isdigit():
             raise Reject(Reason.BAD_PARAM, param="ordId")
         return spec, (int(ord_id) if ord_id else None), cl
@@ -508,7 +502,7 @@ class Okx(Dialect):
         for i in items:
             need(i, "instId")
             if opt(i, "ordId") is None and opt(i, "clOrdId") is None:
-                raise OkxReject(EITHER, param="ordId", other="clOrdId")
+                raise Reject(Reason.BAD_PARAM, spec=EITHER, param="ordId", other="clOrdId")
         return [self.per_order(i, lambda i=i: self.cancel_one(call, i)) for i in items]
 
     def cancel_one(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
@@ -523,14 +517,8 @@ class Okx(Dialect):
                 "ts": str(order.updated_at), "sCode": "0", "sMsg": ""}
 
     def get_order(self, call: Call) -> list[dict[str, Any]]:
-        spec, ord_id, cl = self._ref(call.query)
-        try:
-            order = self.ledger.get_order(self.name, self.uid(call), spec.symbol, ord_id, cl)
-        except Reject as reject:
-            if reject.reason is Reason.UNKNOWN_ORDER:  # a GET answers 51603 at the top level, not per order
-                raise OkxReject(ERRORS[Reason.UNKNOWN_ORDER]) from None
-            raise
-        return [self.order_json(order)]
+        spec, ord_id, cl = self._ref(call.query)  # a GET answers 51603 at the top level: it writes no orders
+        return [self.order_json(self.ledger.get_order(self.name, self.uid(call), spec.symbol, ord_id, cl))]
 
     def _listing(self, call: Call, open_: bool, inst_type_required: bool) -> list[Order]:
         q = call.query

@@ -1,7 +1,9 @@
 """Why the sandbox refuses a request, independent of any exchange's wording.
 
 The ledger and the shared checks raise ``Reject(Reason.X, **detail)``; each dialect renders it from its own
-table of (HTTP status, code, message), so every wire format lives in data, one table per exchange.
+table of (HTTP status, code, message), so every wire format lives in data, one table per exchange. A reason a
+dialect has no row for is answered with that dialect's BAD_PARAM row. A refusal only one exchange has words for
+carries its own row: ``Reject(Reason.BAD_PARAM, spec=ErrorSpec(...))``.
 """
 
 from __future__ import annotations
@@ -40,10 +42,17 @@ class Reason(StrEnum):
     CANCEL_REJECTED = "cancel_rejected"  # cancel of an order that is unknown or no longer open
     BAD_SYMBOL = "bad_symbol"
     FILTER_PRICE = "filter_price"
-    FILTER_LOT_SIZE = "filter_lot_size"
+    FILTER_LOT_SIZE = "filter_lot_size"  # not a multiple of the step (or above the maximum)
+    FILTER_MIN_QTY = "filter_min_qty"  # below the minimum size (the ledger folds this into FILTER_LOT_SIZE)
     FILTER_MARKET_LOT_SIZE = "filter_market_lot_size"
     FILTER_NOTIONAL = "filter_notional"
     DUPLICATE_ORDER = "duplicate_order"
+    WOULD_TAKE = "would_take"  # a post-only (maker-only) order would cross the book
+    # order parameters outside their enumeration (detail: param); dialects without a row answer as BAD_PARAM
+    BAD_SIDE = "bad_side"
+    BAD_ORDER_TYPE = "bad_order_type"
+    BAD_TIME_IN_FORCE = "bad_time_in_force"
+    BATCH_TOO_LARGE = "batch_too_large"  # detail: limit
     # request shape
     MISSING_PARAM = "missing_param"  # detail: param
     BAD_PARAM = "bad_param"  # detail: param

@@ -1,0 +1,53 @@
+"""How each dialect renders a refusal: its own table, a dialect-only row, the BAD_PARAM fallback, headers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from starlette.datastructures import Headers
+
+from cexlink.sandbox.app import DIALECTS, make_context
+from cexlink.sandbox.dialect import Call, Dialect, ErrorSpec
+from cexlink.sandbox.rejects import Reason, Reject
+
+
+def call(method: str = "GET", path: str = "/x") -> Call:
+    return Call(method, path, "", b"", Headers({}), "127.0.0.1", {})
+
+
+@pytest.fixture(params=DIALECTS, ids=lambda d: d.name)
+def dialect(request: pytest.FixtureRequest) -> Dialect:
+    cls: type[Dialect] = request.param
+    return cls(make_context(clock=lambda: 1_700_000_000.0))
+
+
+def body_code(dialect: Dialect, reject: Reject, c: Call | None = None) -> tuple[int, object]:
+    response = dialect.render(reject, c or call())
+    body = json.loads(response.body)
+    return response.status_code, body.get("code", body.get("retCode"))
+
+
+def test_every_reason_renders_from_its_row_or_bad_param(dialect: Dialect) -> None:
+    for reason in Reason:
+        status, code = body_code(dialect, Reject(reason, param="p", limit=1, until=0, retry_after=1))
+        spec = dialect.errors.get(reason, dialect.errors[Reason.BAD_PARAM])
+        assert (status, code) == (spec.http, spec.code), reason
+
+
+def test_a_carried_row_wins(dialect: Dialect) -> None:
+    own = ErrorSpec(418, 12345, "teapot {what}")
+    response = dialect.render(Reject(Reason.INVALID_KEY, spec=own, what="here"), call())
+    assert response.status_code == 418 and "teapot here" in response.body.decode()
+
+
+def test_retry_after_header_follows_the_dialect(dialect: Dialect) -> None:
+    response = dialect.render(Reject(Reason.RATE_LIMITED, limit=1, retry_after=7), call())
+    assert response.headers.get("retry-after") == ("7" if dialect.retry_after_header else None)
+    assert dialect.retry_after_header is (dialect.name == "binance")  # Bybit and OKX send none
+
+
+def test_binance_refusal_on_a_cancel_has_the_cancel_code() -> None:
+    binance = next(d for d in DIALECTS if d.name == "binance")(make_context())
+    assert body_code(binance, Reject(Reason.ACCOUNT_SUSPENDED), call("POST"))[1] == -2010
+    assert body_code(binance, Reject(Reason.ACCOUNT_SUSPENDED), call("DELETE"))[1] == -2011
