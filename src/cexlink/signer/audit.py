@@ -165,4 +165,19 @@ def verify(path: Path, public_key: Ed25519PublicKey) -> VerifyResult:
             hashes[seq] = prev
             expected_seq += 1
             records += 1
+    # The second sink: every checkpoint ever written must still match the chain (catches a rewritten or
+    # truncated log whose own checkpoint lines were removed with it).
+    sink = path.with_name(path.name + ".checkpoints")
+    if sink.exists():
+        for lineno, raw in enumerate(sink.read_bytes().splitlines(), start=1):
+            try:
+                cp = json.loads(raw)
+                public_key.verify(base64.b64decode(cp["sig"]), checkpoint_message(cp["seq"], cp["hash"], cp["time"]))
+            except (ValueError, KeyError, InvalidSignature):
+                return VerifyResult(False, records, checkpoints, f"checkpoint copy line {lineno} is not authentic",
+                                    None, None)
+            if hashes.get(cp["seq"]) != cp["hash"]:
+                problem = (f"record {cp['seq']} was removed (the log ends at {expected_seq - 1})"
+                           if cp["seq"] >= expected_seq else f"records up to {cp['seq']} were rewritten")
+                return VerifyResult(False, records, checkpoints, problem, cp["seq"], None)
     return VerifyResult(True, records, checkpoints)
