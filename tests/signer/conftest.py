@@ -1,0 +1,90 @@
+"""KEK fixtures for the Sign Center tests: a SoftHSM2 token of the test session, and providers of both kinds.
+
+``softhsm_token`` initialises one fresh token in a temporary directory (its own softhsm2.conf and tokendir,
+``SOFTHSM2_CONF`` pointing at it) before the PKCS#11 library is first loaded: SoftHSM2 reads that variable in
+C_Initialize, and tokens made later by ``softhsm2-util`` are not seen by a process already initialised.
+Tests get fresh providers from it by a unique key label prefix, so they never see each other's KEK versions.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from cexlink.signer.kek import KekProvider, KeyFileKek
+from cexlink.signer.pkcs11kek import Pkcs11Kek
+
+SOFTHSM_LIB = os.environ.get("CEXLINK_TEST_PKCS11_LIB", "/usr/lib/softhsm/libsofthsm2.so")
+
+
+@dataclass(frozen=True)
+class SoftHsmToken:
+    lib_path: str
+    label: str
+    user_pin: str  # random per test session; tests look for it in messages
+    so_pin: str
+    conf: Path
+
+    def kek(self, prefix: str | None = None) -> Pkcs11Kek:
+        """A Pkcs11Kek on this token; a new prefix (default) makes a fresh provider with only version 1."""
+        return Pkcs11Kek(self.lib_path, self.label, self.user_pin, prefix or f"test-{secrets.token_hex(6)}")
+
+    def env(self) -> dict[str, str]:
+        """Environment for a child process that should see this token."""
+        return {**os.environ, "SOFTHSM2_CONF": str(self.conf)}
+
+
+@pytest.fixture(scope="session")
+def softhsm_token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHsmToken]:
+    util = shutil.which("softhsm2-util")
+    if util is None or not Path(SOFTHSM_LIB).exists():
+        pytest.fail("SoftHSM2 is not installed: run scripts/system-deps.sh (`make test` does)")
+    root = tmp_path_factory.mktemp("softhsm")
+    (root / "tokens").mkdir()
+    conf = root / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {root / 'tokens'}\nobjectstore.backend = file\n"
+                    "log.level = ERROR\nslots.removable = false\n")
+    token = SoftHsmToken(SOFTHSM_LIB, "cexlink-test", secrets.token_hex(8), secrets.token_hex(8), conf)
+    subprocess.run([util, "--init-token", "--free", "--label", token.label, "--so-pin", token.so_pin,
+                    "--pin", token.user_pin], env=token.env(), check=True, capture_output=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SOFTHSM2_CONF", str(conf))
+        yield token
+
+
+@pytest.fixture
+def softhsm_kek(softhsm_token: SoftHsmToken) -> Iterator[Pkcs11Kek]:
+    """A ready Pkcs11Kek on the session's SoftHSM2 token, fresh for this test (version 1 only)."""
+    kek = softhsm_token.kek()
+    yield kek
+    kek.close()
+
+
+@pytest.fixture(params=["keyfile", "pkcs11"])
+def kek_provider(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KekProvider]:
+    """A fresh KEK provider of each kind: a key file in tmp_path, or a Pkcs11Kek on SoftHSM2."""
+    if request.param == "keyfile":
+        yield KeyFileKek(tmp_path / "kek.json")
+    else:
+        yield request.getfixturevalue("softhsm_kek")
+
+
+@pytest.fixture
+def reopen_kek(request: pytest.FixtureRequest) -> Callable[[KekProvider], KekProvider]:
+    """Open the same provider again, as another process would: the same key file, or a new token session."""
+
+    def reopen(kek: KekProvider) -> KekProvider:
+        if isinstance(kek, KeyFileKek):
+            return KeyFileKek(kek.path)
+        assert isinstance(kek, Pkcs11Kek)
+        token: SoftHsmToken = request.getfixturevalue("softhsm_token")
+        return token.kek(kek.prefix)
+
+    return reopen
