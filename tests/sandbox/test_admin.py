@@ -70,3 +70,18 @@ def test_set_price(admin: httpx.Client) -> None:
         assert admin.get("/prices").json()["SOLUSDT"] == "123.46"
     finally:
         admin.post("/walk", json={"volatility": "0.0005"})
+
+
+def test_key_states_are_checked_and_shown(admin: httpx.Client, new_key) -> None:
+    assert admin.post("/keys", json={"exchange": "binance", "demo": True}).json()["field"] == "demo"
+    assert admin.post("/keys", json={"exchange": "okx", "demo": "yes"}).json()["field"] == "demo"
+    okx = new_key("okx", demo=True)
+    assert (okx["demo"], okx["frozen"], okx["last_used_at"]) == (True, False, None)
+    path = f"/keys/okx/{okx['api_key']}"
+    assert admin.patch(path, json={"last_used_at": "yesterday"}).json()["field"] == "last_used_at"
+    assert admin.patch(path, json={"demo": False}).json()["field"] == "demo"  # a key's environment is fixed
+    assert admin.patch(path, json={"frozen": True, "last_used_at": 1}).json()["frozen"] is True
+    assert admin.get(path).json()["last_used_at"] == 1
+    binance = new_key("binance")
+    assert admin.patch(f"/keys/binance/{binance['api_key']}", json={"frozen": True}).json()["field"] == "frozen"
+    assert admin.get("/keys/okx/nope").status_code == 404

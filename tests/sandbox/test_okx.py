@@ -427,3 +427,70 @@ def test_other_inst_types_are_empty(sandbox: Any) -> None:
     spot = httpx.get(sandbox.url + "/api/v5/public/instruments?instType=SPOT&instId=ETH-BTC").json()["data"]
     assert [(i["instId"], i["baseCcy"], i["quoteCcy"], i["tickSz"], i["lotSz"], i["minSz"], i["state"])
             for i in spot] == [("ETH-BTC", "ETH", "BTC", "0.00001", "0.0001", "0.0001", "live")]
+
+
+# ---------------------------------------------------------------- 6. key states: demo, frozen, idle expiry
+
+DAY_MS = 86_400_000
+
+
+def test_demo_key_works_only_with_the_demo_header(sandbox: Any, new_key: NewKey) -> None:
+    k = new_key("okx", demo=True)
+    demo = ccxt_client("okx", sandbox.url, k)
+    demo.headers = {"x-simulated-trading": "1"}
+    assert demo.fetch_balance()["USDT"]["free"] == 100000.0
+    live = ccxt_client("okx", sandbox.url, k)
+    raises(ccxt.AuthenticationError, "50101", live.fetch_balance)
+    py_demo = OkxAccount.AccountAPI(k["api_key"], k["secret"], k["passphrase"], flag="1", domain=sandbox.url)
+    assert py_demo.get_account_balance()["code"] == "0"
+    py_live = OkxAccount.AccountAPI(k["api_key"], k["secret"], k["passphrase"], flag="0", domain=sandbox.url)
+    assert py_live.get_account_balance()["code"] == "50101"
+
+
+def test_frozen_key(sandbox: Any, admin: httpx.Client, new_key: NewKey) -> None:
+    k = new_key("okx")
+    client = ccxt_client("okx", sandbox.url, k)
+    assert admin.patch(f"/keys/okx/{k['api_key']}", json={"frozen": True}).json()["frozen"] is True
+    r = raw(sandbox.url, k, "GET", "/api/v5/account/balance")
+    assert (r.status_code, r.json()) == (400, {"code": "50100", "msg": "API frozen, please contact customer service.",
+                                               "data": []})
+    raises(ccxt.ExchangeError, "50100", client.fetch_balance, exact=True)  # a gap in ccxt's table
+    admin.patch(f"/keys/okx/{k['api_key']}", json={"frozen": False})
+    assert client.fetch_balance()["USDT"]["free"] == 100000.0
+
+
+def test_authenticated_requests_note_last_use(sandbox: Any, admin: httpx.Client, new_key: NewKey) -> None:
+    k = new_key("okx")
+    assert admin.get(f"/keys/okx/{k['api_key']}").json()["last_used_at"] is None
+    raw(sandbox.url, k, "GET", "/api/v5/account/balance")
+    used = admin.get(f"/keys/okx/{k['api_key']}").json()
+    assert abs(used["last_used_at"] - time.time() * 1000) < 5000 and "secret" not in used
+    raw(sandbox.url, {**k, "secret": "0" * 32}, "GET", "/api/v5/account/balance")  # refused: not a use
+    assert admin.get(f"/keys/okx/{k['api_key']}").json()["last_used_at"] == used["last_used_at"]
+
+
+@pytest.mark.parametrize(("body", "kept"), [
+    ({"permissions": "read,spot"}, False),  # may trade from anywhere: deleted after 14 idle days
+    ({"permissions": "read,withdraw"}, False),
+    ({"permissions": "read,spot", "ips": ["127.0.0.1"]}, True),  # bound to an IP
+    ({"permissions": "read"}, True),  # read-only
+    ({"permissions": "read,spot", "demo": True}, True),  # demo keys are never removed
+])
+def test_idle_keys_without_ip_expire_after_14_days(sandbox: Any, admin: httpx.Client, new_key: NewKey,
+                                                   body: dict[str, Any], kept: bool) -> None:
+    k = new_key("okx", **body)
+    now = int(time.time() * 1000)
+    headers = {"x-simulated-trading": "1"} if body.get("demo") else {}
+
+    def balance_code() -> str:
+        client = ccxt_client("okx", sandbox.url, k)
+        client.headers = headers
+        try:
+            return client.private_get_account_balance()["code"]
+        except ccxt.ExchangeError as e:
+            return json.loads(str(e).split(" ", 1)[1])["code"]
+
+    admin.patch(f"/keys/okx/{k['api_key']}", json={"last_used_at": now - 13 * DAY_MS})
+    assert balance_code() == "0"  # a use restarts the 14 days
+    admin.patch(f"/keys/okx/{k['api_key']}", json={"last_used_at": now - 14 * DAY_MS - 1000})
+    assert balance_code() == ("0" if kept else "50119")

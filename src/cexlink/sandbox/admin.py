@@ -22,6 +22,8 @@ from .markets import BY_SYMBOL
 DAY_MS = 86_400_000
 # How long a key without an IP whitelist lives when created on the exchange's site (Bybit: 90 days).
 NO_IP_KEY_LIFETIME_DAYS = {"bybit": 90}
+# Key states only some dialects model: a flag set for another exchange would do nothing, so it is refused.
+KEY_FLAG_EXCHANGES = {"demo": ("okx",), "frozen": ("okx",)}
 
 
 class AdminInputError(Exception):
@@ -46,6 +48,20 @@ def _exchange(value: Any) -> str:
     return str(value)
 
 
+def _key_flag(exchange: str, name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise AdminInputError(name, "must be true or false")
+    if value and exchange not in KEY_FLAG_EXCHANGES[name]:
+        raise AdminInputError(name, f"only {', '.join(KEY_FLAG_EXCHANGES[name])} keys have it in the sandbox")
+    return value
+
+
+def _optional_ms(value: Any, name: str) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise AdminInputError(name, "must be epoch milliseconds or null")
+    return value
+
+
 def account_json(a: Account) -> dict[str, Any]:
     return {
         "exchange": a.exchange, "uid": a.uid, "parent_uid": a.parent_uid, "label": a.label,
@@ -59,7 +75,8 @@ def key_json(k: ApiKey, with_secret: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {
         "exchange": k.exchange, "api_key": k.api_key, "uid": k.uid, "permissions": k.permissions,
         "ips": k.ips, "label": k.label, "created_at": k.created_at, "expires_at": k.expires_at,
-        "revoked": k.revoked, "agreement_accepted": k.agreement_accepted,
+        "revoked": k.revoked, "agreement_accepted": k.agreement_accepted, "demo": k.demo, "frozen": k.frozen,
+        "last_used_at": k.last_used_at,
     }
     if with_secret:  # only at creation, as an exchange shows the secret once
         out["secret"] = k.secret
@@ -89,6 +106,7 @@ class Admin:
             ("POST", "/accounts/{exchange}/{uid}/fund", self.fund),
             ("GET", "/accounts/{exchange}/{uid}/orders", self.account_orders),
             ("POST", "/keys", self.create_key),
+            ("GET", "/keys/{exchange}/{api_key}", self.get_key),
             ("PATCH", "/keys/{exchange}/{api_key}", self.patch_key),
             ("DELETE", "/keys/{exchange}/{api_key}", self.revoke_key),
             ("POST", "/maintenance", self.maintenance),
@@ -202,10 +220,18 @@ class Admin:
             expires_at = now + int(_decimal(body["expires_in_days"], "expires_in_days") * DAY_MS)
         elif expires_at is None and not ips and exchange in NO_IP_KEY_LIFETIME_DAYS:
             expires_at = now + NO_IP_KEY_LIFETIME_DAYS[exchange] * DAY_MS
+        demo = _key_flag(exchange, "demo", body.get("demo", False))
         key = self.ledger.create_key(exchange, str(uid), native, ips, body.get("passphrase"),
                                      str(body.get("label", "")), expires_at,
-                                     bool(body.get("agreement_accepted", True)), bool(body.get("third_party")))
+                                     bool(body.get("agreement_accepted", True)), bool(body.get("third_party")),
+                                     demo)
         return {**key_json(key, with_secret=True), "created": True}
+
+    def get_key(self, body: dict[str, Any], exchange: str, api_key: str, query: dict[str, str]) -> dict[str, Any]:
+        key = self.ledger.keys.get((exchange, api_key))
+        if key is None:
+            raise KeyError(f"no {exchange} key {api_key[:4]}…")
+        return key_json(key)
 
     def patch_key(self, body: dict[str, Any], exchange: str, api_key: str, query: dict[str, str]) -> dict[str, Any]:
         changes: dict[str, Any] = {}
@@ -217,6 +243,10 @@ class Admin:
         for name in ("ips", "expires_at", "agreement_accepted", "revoked", "label"):
             if name in body:
                 changes[name] = body[name]
+        if "frozen" in body:
+            changes["frozen"] = _key_flag(exchange, "frozen", body["frozen"])
+        if "last_used_at" in body:  # e.g. to age a key without moving the clock
+            changes["last_used_at"] = _optional_ms(body["last_used_at"], "last_used_at")
         unknown = set(body) - set(changes)
         if unknown:
             raise AdminInputError(sorted(unknown)[0], "cannot be changed")

@@ -208,7 +208,6 @@ class Binance(Dialect):
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
-        self.makers: set[int] = set()  # LIMIT_MAKER orders (the ledger keeps them as LIMIT)
         self.order_times: dict[str, deque[int]] = {}  # uid -> order attempts in the last day (ms)
 
     @staticmethod
@@ -437,9 +436,7 @@ class Binance(Dialect):
                 raise Reject(Reason.WOULD_TAKE)
         order = self.ledger.place_order(self.name, call.key.uid, spec.symbol, side,
                                         "LIMIT" if type_ == "LIMIT_MAKER" else type_, qty, price, quote_qty,
-                                        p.get("newClientOrderId"), tif)
-        if type_ == "LIMIT_MAKER":
-            self.makers.add(order.id)
+                                        p.get("newClientOrderId"), tif, wire_type=type_)
         if resp_type == "ACK":
             return {"symbol": order.symbol, "orderId": order.id, "orderListId": -1,
                     "clientOrderId": order.client_order_id, "transactTime": order.created_at}
@@ -450,8 +447,9 @@ class Binance(Dialect):
                             for t in self.ledger.trades[-1:] if t.order_id == order.id]
         return out
 
-    def type_of(self, o: Order) -> str:
-        return "LIMIT_MAKER" if o.id in self.makers else o.type
+    @staticmethod
+    def type_of(o: Order) -> str:
+        return o.wire_type or o.type  # LIMIT_MAKER rests in the ledger as a LIMIT
 
     def _order_ref(self, p: dict[str, str]) -> tuple[int | None, str | None]:
         order_id = p.get("orderId")

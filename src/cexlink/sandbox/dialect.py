@@ -218,6 +218,8 @@ class Dialect:
                 self.charge(call, ep)
                 if ep.access != PUBLIC:
                     self.authenticate(call, ep.access)
+                    if call.key is not None:
+                        self.ledger.touch_key(call.key)
                 with self.ledger.lock:
                     data = ep.handler(call)
                 return self.success(data, call)

@@ -86,6 +86,9 @@ class ApiKey:
     revoked: bool = False
     agreement_accepted: bool = True  # Binance's API trading agreement
     third_party: bool = False  # created through Fast Connect
+    demo: bool = False  # a key of the exchange's demo-trading environment (OKX: used with x-simulated-trading: 1)
+    frozen: bool = False  # frozen by the exchange (OKX 50100)
+    last_used_at: int | None = None  # last authenticated request (OKX deletes idle keys; see okx.py)
 
 
 @dataclass
@@ -101,6 +104,10 @@ class Order:
     client_order_id: str
     time_in_force: str = "GTC"
     quote_qty: Decimal | None = None  # a market buy sized in quote currency
+    # What the client sent beyond the neutral fields, so answers (and restarts) show it back unchanged:
+    wire_type: str = ""  # the order type in the exchange's words when it differs (LIMIT_MAKER, post_only, ioc)
+    tag: str = ""  # a client tag (OKX ``tag``)
+    client_order_id_given: bool = True  # False when the ledger made up client_order_id (OKX then shows "")
     status: str = "NEW"  # NEW | PARTIALLY_FILLED | FILLED | CANCELED
     filled: Decimal = ZERO
     cum_quote: Decimal = ZERO
@@ -188,7 +195,7 @@ class Ledger:
 
     def create_key(self, exchange: str, uid: str, permissions: dict[str, Any], ips: list[str] | None = None,
                    passphrase: str | None = None, label: str = "", expires_at: int | None = None,
-                   agreement_accepted: bool = True, third_party: bool = False) -> ApiKey:
+                   agreement_accepted: bool = True, third_party: bool = False, demo: bool = False) -> ApiKey:
         with self.lock:
             self.account(exchange, uid)
             make_key, make_secret = KEY_MAKERS[exchange]
@@ -196,7 +203,7 @@ class Ledger:
                 passphrase = "Sb-" + _random_alnum(13)
             key = ApiKey(exchange, make_key(), make_secret(), uid, permissions, list(ips or []),
                          passphrase if exchange == "okx" else None, label, self.now_ms(), expires_at,
-                         agreement_accepted=agreement_accepted, third_party=third_party)
+                         agreement_accepted=agreement_accepted, third_party=third_party, demo=demo)
             self.keys[(exchange, key.api_key)] = key
             self._changed()
             return key
@@ -204,6 +211,15 @@ class Ledger:
     def find_key(self, exchange: str, api_key: str) -> ApiKey | None:
         key = self.keys.get((exchange, api_key))
         return None if key is None or key.revoked else key
+
+    def touch_key(self, key: ApiKey) -> None:
+        """Note an authenticated use of ``key``. The state file hears of it at most once a minute per key: the
+        rules that read it count days, and a file write per request would cost more than it tells."""
+        with self.lock:
+            now = self.now_ms()
+            if key.last_used_at is None or now - key.last_used_at >= 60_000:
+                self._changed()
+            key.last_used_at = now
 
     def revoke_key(self, exchange: str, api_key: str) -> None:
         with self.lock:
@@ -275,11 +291,13 @@ class Ledger:
 
     def place_order(self, exchange: str, uid: str, symbol: str, side: str, type_: str, qty: Decimal | None,
                     price: Decimal | None = None, quote_qty: Decimal | None = None,
-                    client_order_id: str | None = None, time_in_force: str = "GTC") -> Order:
+                    client_order_id: str | None = None, time_in_force: str = "GTC", wire_type: str = "",
+                    tag: str = "") -> Order:
         with self.lock:
             self.tick()
             spec = self.market(symbol)
             acct = self.account(exchange, uid)
+            given = bool(client_order_id)
             client_order_id = client_order_id or _random_alnum(22)
             if (exchange, uid, client_order_id) in self.client_ids and \
                     self.orders[self.client_ids[(exchange, uid, client_order_id)]].is_open:
@@ -287,7 +305,7 @@ class Ledger:
             mid = self.walk.price(symbol)
             qty = self._validate(spec, type_, side, qty, price, quote_qty, mid)
             order = Order(next(self._order_ids), exchange, uid, symbol, side, type_, qty or ZERO, price,
-                          client_order_id, time_in_force, quote_qty, created_at=self.now_ms())
+                          client_order_id, time_in_force, quote_qty, wire_type, tag, given, created_at=self.now_ms())
             order.updated_at = order.created_at
             self._lock_funds(acct, spec, order, mid)
             self.orders[order.id] = order

@@ -6,9 +6,13 @@ be within 30 s of server time. Envelope ``{"code":"0","msg":"","data":[...]}``; 
 placement and cancellation report per-order failures as ``data[i].sCode``/``sMsg`` under outer code "1"
 (all failed) or "2" (some failed), which is what ccxt's okx ``handle_errors`` reads.
 
-Demo trading: every sandbox key is a *live* key, as keys made on okx.com's API page are. A request that
-says ``x-simulated-trading: 1`` with one gets 50101, as OKX answers a live key used on the demo
-environment; python-okx therefore needs ``flag='0'`` (its default is '1').
+Demo trading: a sandbox key is a *live* key unless created with ``demo: true``, as keys made on okx.com's API
+page are. The environment a request asks for (``x-simulated-trading: 1`` is demo) must be the key's, else 50101
+either way; python-okx therefore needs ``flag='0'`` with a live key (its default is '1').
+
+Key lifetime (okx.com API FAQ): a key with trade or withdraw permission and no IP whitelist is deleted after
+14 days without use (demo keys are kept); a deleted key is an unknown key (50119). ``last_used_at`` is noted on
+every authenticated request, and the ledger's clock decides.
 """
 
 from __future__ import annotations
@@ -27,12 +31,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import permissions
-from .dialect import PUBLIC, READ, TRADE, Call, Context, Dialect, Endpoint, ErrorSpec, json_response
-from .ledger import FEE_RATE, Order, Trade
+from .dialect import PUBLIC, READ, TRADE, Call, Dialect, Endpoint, ErrorSpec, json_response
+from .ledger import FEE_RATE, ApiKey, Order, Trade
 from .markets import BY_INST_ID, BY_SYMBOL, MARKETS, MarketSpec
 from .rejects import Reason, Reject
 
 WINDOW_MS = 30_000
+IDLE_EXPIRY_MS = 14 * 86_400_000
+IDLE_EXPIRING_PERMS = frozenset({"trade", "withdraw"})
 KEY_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?Z$")
 CLORDID_RE = re.compile(r"^[A-Za-z0-9]{1,32}$")
@@ -59,6 +65,7 @@ ERRORS: dict[Reason, ErrorSpec] = {
     Reason.INVALID_KEY: E(401, "50119", "API key doesn't exist"),
     Reason.KEY_EXPIRED: E(401, "50119", "API key doesn't exist"),
     Reason.WRONG_ENVIRONMENT: E(401, "50101", "APIKey does not match current environment."),
+    Reason.KEY_FROZEN: E(400, "50100", "API frozen, please contact customer service."),
     Reason.BAD_SIGNATURE: E(401, "50113", "Invalid signature."),
     Reason.IP_NOT_WHITELISTED: E(401, "50110", "Your IP {ip} is not included in your API key's IP whitelist."),
     Reason.NO_PERMISSION: E(200, "50120", "This API key doesn't have permission to use this function"),
@@ -202,11 +209,6 @@ class Okx(Dialect):
     def ccxt_urls(urls_api: Any, base_url: str) -> Any:
         return {**urls_api, "rest": base_url}
 
-    def __init__(self, ctx: Context) -> None:
-        super().__init__(ctx)
-        # The ledger keeps no tag, OKX order type or "clOrdId was sent": remember them for rendering (not persisted).
-        self.tags: dict[int, tuple[str, str, str]] = {}
-
     def endpoints(self) -> list[Endpoint]:
         p = "/api/v5"
         return [
@@ -294,18 +296,28 @@ class Okx(Dialect):
         if not KEY_RE.match(h["ok-access-key"]):
             raise Reject(Reason.KEY_FORMAT)
         key = self.ledger.find_key(self.name, h["ok-access-key"])
-        if key is None or (key.expires_at is not None and self.ctx.now_ms() >= key.expires_at):
-            raise Reject(Reason.INVALID_KEY)
-        if h.get("x-simulated-trading", "0") == "1":
+        now = self.ctx.now_ms()
+        if key is None or (key.expires_at is not None and now >= key.expires_at) or self.idle_expired(key, now):
+            raise Reject(Reason.INVALID_KEY)  # OKX deletes expired keys: they are unknown keys
+        if (h.get("x-simulated-trading", "0") == "1") != key.demo:
             raise Reject(Reason.WRONG_ENVIRONMENT)
         if not hmac.compare_digest((key.passphrase or "").encode(), h["ok-access-passphrase"].encode()):
             raise Reject(Reason.BAD_PASSPHRASE)
         if not hmac.compare_digest(sign(key.secret, prehash(call)).encode(), h["ok-access-sign"].encode()):
             raise Reject(Reason.BAD_SIGNATURE)
+        if key.frozen:
+            raise Reject(Reason.KEY_FROZEN)
         call.key = self.check_key_state(call, key)
         if not permissions.allows(self.name, key.permissions, access):
             raise Reject(Reason.NO_PERMISSION)
         self.check_account(call, access)
+
+    @staticmethod
+    def idle_expired(key: ApiKey, now: int) -> bool:
+        """OKX's 14-day rule for keys that may trade or withdraw from anywhere (demo keys are exempt)."""
+        if key.demo or key.ips or not IDLE_EXPIRING_PERMS & set(key.permissions.get("perm", [])):
+            return False
+        return now - (key.last_used_at or key.created_at) >= IDLE_EXPIRY_MS
 
     # ---- request parsing ----
 
@@ -483,8 +495,7 @@ class Okx(Dialect):
             qty, quote = (sz / self.ledger.price(spec.symbol)).quantize(spec.lot_step, "ROUND_DOWN"), None
         order = self.ledger.place_order(self.name, self.uid(call), spec.symbol, o["side"].upper(),
                                         "MARKET" if o["ord_type"] == "market" else "LIMIT", qty, o["px"], quote,
-                                        o["cl"], ORD_TYPES[o["ord_type"]])
-        self.tags[order.id] = (o["tag"], o["ord_type"], o["cl"] or "")
+                                        o["cl"], ORD_TYPES[o["ord_type"]], wire_type=o["ord_type"], tag=o["tag"])
         return {"clOrdId": o["cl"] or "", "ordId": str(order.id), "tag": o["tag"], "ts": str(order.created_at),
                 "sCode": "0", "sMsg": "Order placed"}
 
@@ -565,21 +576,20 @@ class Okx(Dialect):
 
     # ---- rendering ----
 
-    def _ord_type(self, o: Order) -> str:
-        remembered = self.tags.get(o.id)
-        if remembered:
-            return remembered[1]
-        return {"IOC": "ioc", "FOK": "fok"}.get(o.time_in_force, o.type.lower())
+    @staticmethod
+    def _ord_type(o: Order) -> str:
+        return o.wire_type or {"IOC": "ioc", "FOK": "fok"}.get(o.time_in_force, o.type.lower())
 
-    def _cl(self, o: Order) -> str:
-        return self.tags[o.id][2] if o.id in self.tags else o.client_order_id
+    @staticmethod
+    def _cl(o: Order) -> str:
+        return o.client_order_id if o.client_order_id_given else ""
 
     def order_json(self, o: Order) -> dict[str, Any]:
         spec, by_quote, filled = BY_SYMBOL[o.symbol], o.quote_qty is not None, o.filled > 0
         avg = num(o.avg_price) if filled else ""
         return {
             **ORDER_BLANKS, "instType": "SPOT", "instId": spec.inst_id, "ordId": str(o.id), "clOrdId": self._cl(o),
-            "tag": self.tags.get(o.id, ("",))[0], "px": num(o.price), "sz": num(o.quote_qty if by_quote else o.qty),
+            "tag": o.tag, "px": num(o.price), "sz": num(o.quote_qty if by_quote else o.qty),
             "pnl": "0", "ordType": self._ord_type(o), "side": o.side.lower(), "posSide": "net", "tdMode": "cash",
             "accFillSz": num(o.filled), "fillPx": avg, "avgPx": avg, "fillSz": num(o.filled) if filled else "",
             "fillTime": str(o.updated_at) if filled else "", "state": STATES[o.status], "stpMode": "cancel_maker",
@@ -595,7 +605,7 @@ class Okx(Dialect):
         return {
             "instType": "SPOT", "instId": spec.inst_id, "tradeId": str(t.id), "ordId": str(t.order_id),
             "clOrdId": self._cl(order) if order else "", "billId": str(t.id), "subType": "1",
-            "tag": self.tags.get(t.order_id, ("",))[0], "fillPx": num(t.price), "fillSz": num(t.qty),
+            "tag": order.tag if order else "", "fillPx": num(t.price), "fillSz": num(t.qty),
             "fillIdxPx": "", "fillPnl": "0", "fillPxVol": "", "fillPxUsd": "", "fillMarkVol": "", "fillFwdPx": "",
             "fillMarkPx": "", "side": t.side.lower(), "posSide": "net", "execType": "M" if t.maker else "T",
             "feeCcy": t.fee_asset, "fee": num(-t.fee), "feeRate": num(-FEE_RATE), "ts": str(t.time),

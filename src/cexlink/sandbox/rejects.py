@@ -30,6 +30,7 @@ class Reason(StrEnum):
     IP_NOT_WHITELISTED = "ip_not_whitelisted"
     NO_PERMISSION = "no_permission"
     KEY_EXPIRED = "key_expired"
+    KEY_FROZEN = "key_frozen"  # OKX: frozen by the exchange
     TRADING_EXPIRED = "trading_expired"  # Binance: trading right lapsed on a key without IP restriction
     AGREEMENT_REQUIRED = "agreement_required"
     # account
