@@ -29,7 +29,7 @@ from .dialect import (
     json_response,
     required,
 )
-from .ledger import Account, Order, Trade
+from .ledger import Order, Trade
 from .markets import BY_SYMBOL, MARKETS, MarketSpec
 from .rejects import Reason, Reject
 
@@ -203,6 +203,9 @@ class Binance(Dialect):
     ccxt_options: ClassVar[dict[str, Any]] = {
         "fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False,
     }
+    # A restricted location is refused everything (HTTP 451), but a suspended account may still read:
+    # /api/v3/account answers with canTrade=false and only orders are refused (errors.md -2010).
+    refuses_reads: ClassVar[frozenset[str]] = frozenset({"region_restricted"})
     # The same refusal on a cancel is CANCEL_REJECTED (errors.md).
     method_codes: ClassVar[dict[tuple[str, int | str], int | str]] = {("DELETE", -2010): -2011}
 
@@ -299,20 +302,6 @@ class Binance(Dialect):
             raise Reject(Reason.TIMESTAMP_AHEAD)
         if now - ts > window:
             raise Reject(Reason.TIMESTAMP_OUTSIDE_WINDOW)
-
-    def check_account(self, call: Call, access: str) -> Account:
-        # Binance refuses a restricted location everything (HTTP 451), but a suspended account may still read:
-        # /api/v3/account answers with canTrade=false and only orders are refused (errors.md -2010).
-        assert call.key is not None
-        account = self.ledger.account(self.name, call.key.uid)
-        call.account = account
-        if account.region_restricted:
-            raise Reject(Reason.REGION_RESTRICTED)
-        if access == TRADE and account.suspended:
-            raise Reject(Reason.ACCOUNT_SUSPENDED)
-        if access == TRADE and account.kyc_required:
-            raise Reject(Reason.KYC_REQUIRED)
-        return account
 
     @staticmethod
     def trading_expiry(key: Any) -> int | None:

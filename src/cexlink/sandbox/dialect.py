@@ -25,6 +25,12 @@ from .ratelimit import RateLimiter
 from .rejects import Reason, Reject
 
 PUBLIC, READ, TRADE = "public", "read", "trade"
+# Account flags that refuse an authenticated request, in the order they are checked.
+ACCOUNT_REFUSALS: tuple[tuple[str, Reason], ...] = (
+    ("suspended", Reason.ACCOUNT_SUSPENDED),
+    ("region_restricted", Reason.REGION_RESTRICTED),
+    ("kyc_required", Reason.KYC_REQUIRED),
+)
 
 
 @dataclass(frozen=True)
@@ -138,6 +144,9 @@ class Dialect:
     ccxt_options: ClassVar[dict[str, Any]] = {}
     # Whether refusals that know when to come back (429, bans) carry a Retry-After header.
     retry_after_header: ClassVar[bool] = True
+    # Account flags that refuse reading too (checked first); the others refuse trading only. OKX and Bybit
+    # shut a suspended account out entirely; Binance lets it read (see binance.py).
+    refuses_reads: ClassVar[frozenset[str]] = frozenset({"suspended"})
     # (HTTP method, code) -> the code the same refusal has on that method (Binance: -2010 on a cancel is -2011).
     method_codes: ClassVar[dict[tuple[str, int | str], int | str]] = {}
 
@@ -198,12 +207,9 @@ class Dialect:
         assert call.key is not None
         account = self.ledger.account(self.name, call.key.uid)
         call.account = account
-        if account.suspended:
-            raise Reject(Reason.ACCOUNT_SUSPENDED)
-        if access == TRADE and account.region_restricted:
-            raise Reject(Reason.REGION_RESTRICTED)
-        if access == TRADE and account.kyc_required:
-            raise Reject(Reason.KYC_REQUIRED)
+        for flag, reason in sorted(ACCOUNT_REFUSALS, key=lambda row: row[0] not in self.refuses_reads):
+            if getattr(account, flag) and (access == TRADE or flag in self.refuses_reads):
+                raise Reject(reason)
         return account
 
     def routes(self) -> list[Route]:

@@ -1,4 +1,5 @@
-"""How each dialect renders a refusal: its own table, a dialect-only row, the BAD_PARAM fallback, headers."""
+"""The shared dialect pipeline per exchange: how a refusal is rendered (its own table, a dialect-only row, the
+BAD_PARAM fallback, headers) and which account flags refuse reading as well as trading."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from starlette.datastructures import Headers
 
 from cexlink.sandbox.app import DIALECTS, make_context
-from cexlink.sandbox.dialect import Call, Dialect, ErrorSpec
+from cexlink.sandbox.dialect import READ, TRADE, Call, Dialect, ErrorSpec
 from cexlink.sandbox.rejects import Reason, Reject
 
 
@@ -51,3 +52,22 @@ def test_binance_refusal_on_a_cancel_has_the_cancel_code() -> None:
     binance = next(d for d in DIALECTS if d.name == "binance")(make_context())
     assert body_code(binance, Reject(Reason.ACCOUNT_SUSPENDED), call("POST"))[1] == -2010
     assert body_code(binance, Reject(Reason.ACCOUNT_SUSPENDED), call("DELETE"))[1] == -2011
+
+
+# Which flags refuse a read: Binance still lets a suspended account read (canTrade=false) but not a restricted
+# location; OKX and Bybit refuse a suspended account everything. Every flag refuses trading.
+READ_REFUSED = {"binance": {"region_restricted"}, "okx": {"suspended"}, "bybit": {"suspended"}}
+
+
+@pytest.mark.parametrize("flag", ["suspended", "region_restricted", "kyc_required"])
+def test_account_flags_refuse_reads_per_dialect(dialect: Dialect, flag: str) -> None:
+    uid = dialect.ledger.create_account(dialect.name).uid
+    dialect.ledger.set_account_flags(dialect.name, uid, **{flag: True})
+    c = call()
+    c.key = dialect.ledger.create_key(dialect.name, uid, {})
+    for access, refused in ((READ, flag in READ_REFUSED[dialect.name]), (TRADE, True)):
+        if refused:
+            with pytest.raises(Reject):
+                dialect.check_account(c, access)
+        else:
+            assert dialect.check_account(c, access).uid == uid
