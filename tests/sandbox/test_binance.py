@@ -403,6 +403,8 @@ def test_maintenance(sandbox: SandboxServer, new_key: NewKey, admin: httpx.Clien
         admin.post("/maintenance", json={"exchange": "binance", "on": True})
         text = refused(lambda: client(sandbox, key).fetch_balance(), ccxt.OnMaintenance, 1, 503)
         assert "System is under maintenance." in text
+        r = httpx.get(sandbox.url + "/api/v3/time")
+        assert r.status_code == 503 and int(r.headers["X-MBX-USED-WEIGHT-1M"]) >= 1  # weight is still reported
     finally:
         admin.post("/maintenance", json={"exchange": "binance", "on": False})
     assert client(sandbox, key).fetch_balance()["USDT"]["free"] == 100000

@@ -2,7 +2,7 @@
 
 A dialect (binance.py, okx.py, bybit.py) is mostly data: a table of endpoints, a table of errors, and the
 few functions that differ per exchange (how a request is authenticated, how an answer is wrapped). The
-pipeline here runs, for every request: maintenance → rate limit → authentication → handler → envelope,
+pipeline here runs, for every request: rate limit → maintenance → authentication → handler → envelope,
 and turns any ``Reject`` or malformed input into the exchange's own error, never a 500.
 """
 
@@ -219,9 +219,10 @@ class Dialect:
         async def run(request: Request) -> Response:
             call = await Call.read(request)
             try:
+                # Weight first: every answer, maintenance included, reports the weight used (X-MBX-USED-WEIGHT-1M).
+                self.charge(call, ep)
                 if self.name in self.ctx.maintenance:
                     raise Reject(Reason.MAINTENANCE)
-                self.charge(call, ep)
                 if ep.access != PUBLIC:
                     self.authenticate(call, ep.access)
                     if call.key is not None:
