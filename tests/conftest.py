@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from cexlink.sandbox.app import make_context
 from cexlink.sandbox.server import SandboxServer
 
 GENEROUS = 10_000_000  # request weight per window while tests run; rate-limit tests lower it and restore it
@@ -42,3 +44,45 @@ def new_key(admin: httpx.Client) -> Callable[..., dict[str, Any]]:
         return r.json()
 
     return make
+
+
+class Clock:
+    """A clock the test moves by hand (epoch seconds), for the sandbox's ``make_context(clock=...)``."""
+
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+    def behind_ms(self) -> int:
+        """How far the sandbox's clock is behind the real one: ccxt's ``options['timeDifference']``, so a client
+        on real time signs requests as of the sandbox's now."""
+        return int((time.time() - self.t) * 1000)
+
+
+SandboxAt = Callable[..., tuple[SandboxServer, Clock]]
+
+
+@pytest.fixture
+def sandbox_at() -> Iterator[SandboxAt]:
+    """Start a sandbox of the test's own whose clock the test moves (the session one runs on real time):
+    ``server, clock = sandbox_at(start=None, volatility="0")``; prices stand still unless ``volatility`` is
+    given. Every sandbox started here is stopped after the test."""
+    servers: list[SandboxServer] = []
+
+    def start(start: float | None = None, volatility: str = "0") -> tuple[SandboxServer, Clock]:
+        clock = Clock(time.time() if start is None else start)
+        server = SandboxServer(ctx=make_context(clock=clock)).start()
+        servers.append(server)
+        httpx.post(server.url + "/sandbox/v1/walk", json={"volatility": volatility})
+        for exchange in ("binance", "okx", "bybit"):
+            httpx.post(server.url + "/sandbox/v1/limits", json={"exchange": exchange, "weight_per_window": GENEROUS})
+        return server, clock
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -454,24 +454,8 @@ def test_unknown_path_gets_binance_json(sandbox: SandboxServer) -> None:
 # ---------------------------------------------------------------- trading right of keys without IP restriction
 
 
-@pytest.fixture
-def clocked() -> Iterator[tuple[SandboxServer, list[float]]]:
-    """A sandbox of its own whose clock the test moves (the session sandbox runs on real time)."""
-    import time
-
-    from cexlink.sandbox.app import make_context
-
-    now = [time.time()]
-    server = SandboxServer(ctx=make_context(clock=lambda: now[0])).start()
-    httpx.post(server.url + "/sandbox/v1/walk", json={"volatility": "0"})
-    yield server, now
-    server.stop()
-
-
-def test_trading_right_lapses_30_days_after_creation_without_ip(clocked: tuple[SandboxServer, list[float]]) -> None:
-    import time
-
-    server, now = clocked
+def test_trading_right_lapses_30_days_after_creation_without_ip(sandbox_at: Callable[..., Any]) -> None:
+    server, clock = sandbox_at()
     made = httpx.post(server.url + "/sandbox/v1/keys", json={"exchange": "binance",
                                                              "balances": {"USDT": "1000"}})
     key = made.json()
@@ -483,7 +467,7 @@ def test_trading_right_lapses_30_days_after_creation_without_ip(clocked: tuple[S
 
     def follow_clock() -> None:
         for e in (ex, ex_pinned):
-            e.options["timeDifference"] = int((time.time() - now[0]) * 1000)
+            e.options["timeDifference"] = clock.behind_ms()
 
     restrictions = ex.sapi_get_account_apirestrictions()
     assert restrictions["ipRestrict"] is False and restrictions["enableSpotAndMarginTrading"] is True
@@ -491,7 +475,7 @@ def test_trading_right_lapses_30_days_after_creation_without_ip(clocked: tuple[S
     assert "tradingAuthorityExpirationTime" not in ex_pinned.sapi_get_account_apirestrictions()
     ex.create_order("BTC/USDT", "limit", "buy", 0.001, 30000)
 
-    now[0] += 30 * 86_400 + 1
+    clock.advance(30 * 86_400 + 1)
     follow_clock()
     assert ex.sapi_get_account_apirestrictions()["enableSpotAndMarginTrading"] is False
     balance = ex.fetch_balance()  # reading still works

@@ -434,6 +434,14 @@ def test_other_inst_types_are_empty(sandbox: Any) -> None:
 DAY_MS = 86_400_000
 
 
+def balance_code_of(client: Any) -> str:
+    """OKX's top-level code for GET /account/balance, answered or refused (ccxt quotes the body after the id)."""
+    try:
+        return client.private_get_account_balance()["code"]
+    except ccxt.ExchangeError as e:
+        return json.loads(str(e).split(" ", 1)[1])["code"]
+
+
 def test_demo_key_works_only_with_the_demo_header(sandbox: Any, new_key: NewKey) -> None:
     k = new_key("okx", demo=True)
     demo = ccxt_client("okx", sandbox.url, k)
@@ -485,12 +493,27 @@ def test_idle_keys_without_ip_expire_after_14_days(sandbox: Any, admin: httpx.Cl
     def balance_code() -> str:
         client = ccxt_client("okx", sandbox.url, k)
         client.headers = headers
-        try:
-            return client.private_get_account_balance()["code"]
-        except ccxt.ExchangeError as e:
-            return json.loads(str(e).split(" ", 1)[1])["code"]
+        return balance_code_of(client)
 
     admin.patch(f"/keys/okx/{k['api_key']}", json={"last_used_at": now - 13 * DAY_MS})
     assert balance_code() == "0"  # a use restarts the 14 days
     admin.patch(f"/keys/okx/{k['api_key']}", json={"last_used_at": now - 14 * DAY_MS - 1000})
     assert balance_code() == ("0" if kept else "50119")
+
+
+def test_idle_expiry_follows_the_sandbox_clock(sandbox_at: Callable[..., Any]) -> None:
+    server, clock = sandbox_at()
+    k = httpx.post(server.url + "/sandbox/v1/keys", json={"exchange": "okx", "permissions": "read,spot",
+                                                          "balances": {"USDT": "1000"}}).json()
+
+    def balance_code() -> str:
+        client = ccxt_client("okx", server.url, k)
+        client.options["timeDifference"] = clock.behind_ms()  # sign as of the sandbox's now
+        return balance_code_of(client)
+
+    clock.advance(13 * 86_400)  # 13 days after creation, never used: still there
+    assert balance_code() == "0"
+    clock.advance(13 * 86_400)  # 13 days after that use
+    assert balance_code() == "0"
+    clock.advance(14 * 86_400)  # 14 days idle: OKX has deleted it
+    assert balance_code() == "50119"
