@@ -2,21 +2,33 @@
 
 They behave exactly like ccxt's own classes (same methods, parsing, errors), but hold no secret: every
 request that needs one is signed by the Sign Center, which builds it with ccxt's own ``sign()`` on its side.
-Public endpoints are signed locally (they need no credentials). The async variant overrides ``fetch2``,
-because ccxt calls ``sign()`` synchronously inside it.
+Public endpoints are signed locally (they need no credentials).
+
+- Sync: ``sign()`` asks the Sign Center. Async: ``fetch2()`` does, because ccxt calls ``sign()``
+  synchronously inside it.
+- Exchanges whose signed requests carry secret material in clear (OKX sends its passphrase as a header) are
+  *forwarded*: ``sign()`` builds a marker request, and the instance's HTTP session hands it to the Sign
+  Center, which signs and sends it and returns the exchange's response to ccxt's own response handling.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 from typing import Any
 
+import aiohttp
 import ccxt as _ccxt
 import ccxt.async_support as _ccxt_async
+import requests
+from requests.structures import CaseInsensitiveDict
 
-from .errors import SignerRefused
+from .errors import SignerRefused, SignerUnavailable
 from .signer.policy import api_name
 
 PLACEHOLDER = "held-by-sign-center"  # non-empty, so ccxt's credential checks pass on the caller side
+FORWARDED = frozenset({"okx"})
+FORWARD_HEADER = "X-Cexlink-Forward"
 _classes: dict[tuple[str, bool], type] = {}
 
 
@@ -29,8 +41,20 @@ def _context(exchange: Any) -> dict[str, Any]:
     return {k: exchange.options[k] for k in ("recvWindow", "timeDifference") if exchange.options.get(k) is not None}
 
 
-def _as_ccxt_error(exchange: Any, refused: SignerRefused) -> Exception:
-    return _ccxt.PermissionDenied(f"{exchange.id} Sign Center refused: {refused.reason}: {refused.message}")
+def _refusal(exchange_id: str, refused: SignerRefused) -> Exception:
+    return _ccxt.PermissionDenied(f"{exchange_id} Sign Center refused: {refused.reason}: {refused.message}")
+
+
+def _args(exchange: Any, api: Any, method: str, path: str, params: Any) -> dict[str, Any]:
+    return {"credential_id": exchange._cexlink_credential, "exchange": exchange.id, "api": api, "method": method,
+            "path": path, "params": params, "context": _context(exchange)}
+
+
+def _marker(base: type, exchange: Any, path: str, api: Any, method: str, params: Any) -> dict[str, Any]:
+    """A request for the forwarding session: the URL for logs and errors, the call for the Sign Center."""
+    args = _args(exchange, api, method, path, copy.deepcopy(params))
+    shown = base.sign(exchange, path, api, method, params)  # placeholder credentials: nothing secret
+    return {"url": shown["url"], "method": method, "headers": {FORWARD_HEADER: json.dumps(args)}, "body": None}
 
 
 def _sync_class(base: type) -> type:
@@ -39,11 +63,12 @@ def _sync_class(base: type) -> type:
         params = {} if params is None else params
         if _is_public(api):
             return base.sign(self, path, api, method, params, *rest)
+        if self.id in FORWARDED:
+            return _marker(base, self, path, api, method, params)
         try:
-            return self._cexlink_signer.sign(self._cexlink_credential, self.id, api, method, path, params,
-                                             _context(self))
+            return self._cexlink_signer.sign(**_args(self, api, method, path, params))
         except SignerRefused as refused:
-            raise _as_ccxt_error(self, refused) from None
+            raise _refusal(self.id, refused) from None
 
     return type(f"Remote{base.__name__}", (base,), {"sign": sign})
 
@@ -54,26 +79,121 @@ def _async_class(base: type) -> type:
         params = {} if params is None else params
         if _is_public(api):
             return base.sign(self, path, api, method, params, *rest)
+        if self.id in FORWARDED:
+            return _marker(base, self, path, api, method, params)
         raise _ccxt.NotSupported(f"{self.id}: remote-signed requests go through fetch2")
 
     async def fetch2(self: Any, path: str, api: Any = "public", method: str = "GET", params: Any = None,
                      config: Any = None) -> Any:
         params = {} if params is None else params
         config = {} if config is None else config
-        if _is_public(api):
+        if _is_public(api) or self.id in FORWARDED:
             return await base.fetch2(self, path, api, method, params, config)
         if self.enableRateLimit:
             await self.throttle(self.calculate_rate_limiter_cost(api, method, path, params, config))
         self.set_last_rest_request_timestamp()
         try:
-            request = await self._cexlink_signer.sign(self._cexlink_credential, self.id, api, method, path, params,
-                                                      _context(self))
+            request = await self._cexlink_signer.sign(**_args(self, api, method, path, params))
         except SignerRefused as refused:
-            raise _as_ccxt_error(self, refused) from None
+            raise _refusal(self.id, refused) from None
         self.set_last_request(request)
         return await self.fetch(request["url"], request["method"], request["headers"], request["body"])
 
     return type(f"RemoteAsync{base.__name__}", (base,), {"sign": sign, "fetch2": fetch2})
+
+
+def _forward_args(headers: Any) -> dict[str, Any] | None:
+    raw = headers.pop(FORWARD_HEADER, None) if headers else None
+    return json.loads(raw) if raw else None
+
+
+class _ForwardingSession(requests.Session):
+    """requests session of a forwarded exchange: marker requests go to the Sign Center, others out as usual."""
+
+    def __init__(self, signer: Any) -> None:
+        super().__init__()
+        self.signer = signer
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        forward = _forward_args(kwargs.get("headers"))
+        if forward is None:
+            return super().request(method, url, *args, **kwargs)
+        try:
+            answer = self.signer.forward(**forward)
+        except SignerRefused as refused:
+            raise _refusal(forward["exchange"], refused) from None
+        except SignerUnavailable as e:
+            raise requests.ConnectionError(str(e)) from None
+        response = requests.Response()
+        response.status_code, response.reason, response.url = answer["status"], answer["reason"], url
+        response.headers = CaseInsensitiveDict(answer["headers"])
+        response._content = answer["body"].encode()
+        response.encoding = "utf-8"
+        response.request = requests.Request(method, url).prepare()
+        return response
+
+
+class _AnsweredResponse:
+    """What ccxt's async fetch reads from an aiohttp response, filled from a forwarded answer."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        self.status, self.reason, self.headers, self._body = (answer["status"], answer["reason"], answer["headers"],
+                                                              answer["body"])
+
+    async def text(self, errors: str = "strict") -> str:
+        return str(self._body)
+
+    async def __aenter__(self) -> _AnsweredResponse:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        return None
+
+
+class _Forwarded:
+    def __init__(self, signer: Any, forward: dict[str, Any]) -> None:
+        self.signer, self.forward = signer, forward
+
+    async def __aenter__(self) -> _AnsweredResponse:
+        try:
+            answer = await self.signer.forward(**self.forward)
+        except SignerRefused as refused:
+            raise _refusal(self.forward["exchange"], refused) from None
+        except SignerUnavailable as e:
+            raise aiohttp.ClientConnectionError(str(e)) from None
+        return _AnsweredResponse(answer)
+
+    async def __aexit__(self, *exc: Any) -> None:
+        return None
+
+
+class _ForwardingAioSession:
+    """aiohttp-shaped session of a forwarded async exchange (ccxt calls ``session.get/post/…`` as context
+    managers); requests without the marker go through a real aiohttp session."""
+
+    def __init__(self, signer: Any) -> None:
+        self.signer = signer
+        self._real: aiohttp.ClientSession | None = None
+        self.closed = False
+        self.headers: dict[str, str] = {}  # ccxt merges session headers into each request
+
+    def _request(self, method: str, url: Any, **kwargs: Any) -> Any:
+        forward = _forward_args(kwargs.get("headers"))
+        if forward is not None:
+            return _Forwarded(self.signer, forward)
+        if self._real is None:
+            self._real = aiohttp.ClientSession()
+        return self._real.request(method, url, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("get", "post", "put", "delete", "patch"):
+            return lambda url, **kwargs: self._request(name.upper(), url, **kwargs)
+        raise AttributeError(name)
+
+    async def close(self) -> None:
+        self.closed = True
+        if self._real is not None:
+            await self._real.close()
 
 
 def remote(exchange_id: str, credential_id: str, signer: Any, asynchronous: bool = False,
@@ -88,9 +208,11 @@ def remote(exchange_id: str, credential_id: str, signer: Any, asynchronous: bool
     exchange = _classes[key](cfg)
     if exchange.requiredCredentials.get("password"):
         exchange.password = PLACEHOLDER
-    for name, value in (("uid", PLACEHOLDER), ("privateKey", None)):
-        if exchange.requiredCredentials.get(name) and value:
-            setattr(exchange, name, value)
+    if exchange.requiredCredentials.get("uid"):
+        exchange.uid = PLACEHOLDER
     exchange._cexlink_signer = signer
     exchange._cexlink_credential = credential_id
+    if exchange_id in FORWARDED:
+        exchange.session = _ForwardingAioSession(signer) if asynchronous else _ForwardingSession(signer)
+        exchange.own_session = True
     return exchange

@@ -16,6 +16,10 @@ import httpx
 from ..errors import InputError, SignerRefused, SignerUnavailable
 
 
+class ForwardFailed(SignerUnavailable):
+    """The Sign Center signed a forwarded request but could not reach the exchange with it."""
+
+
 def _result(reply: dict[str, Any]) -> Any:
     if reply.get("ok"):
         return reply["result"]
@@ -25,6 +29,8 @@ def _result(reply: dict[str, Any]) -> Any:
         raise SignerRefused(err.get("reason", "refused"), err.get("message", ""))
     if kind == "input":
         raise InputError(err.get("field", "args"), err.get("message", "invalid"))
+    if kind == "network":
+        raise ForwardFailed(f"the Sign Center could not reach the exchange: {err.get('message', '')}")
     raise SignerUnavailable(f"Sign Center error: {err.get('message', 'unknown')}")
 
 
@@ -43,6 +49,12 @@ class _Ops:
              context: dict[str, Any] | None = None) -> dict[str, Any]:
         return self._call("sign", {"credential_id": credential_id, "exchange": exchange, "api": api,
                                    "method": method, "path": path, "params": params, "context": context or {}})
+
+    def forward(self, credential_id: str, exchange: str, api: Any, method: str, path: str, params: Any,
+                context: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Sign and send in the Sign Center; the exchange's response (status, reason, headers, body)."""
+        return self._call("forward", {"credential_id": credential_id, "exchange": exchange, "api": api,
+                                      "method": method, "path": path, "params": params, "context": context or {}})
 
     def revoke(self, credential_id: str) -> int:
         return self._call("revoke", {"credential_id": credential_id})
@@ -106,7 +118,7 @@ class SignerClient(_Ops):
                         raise ConnectionResetError("closed")
                 except OSError:
                     self.close()
-                    if attempt == 2 or op != "sign":  # never resend an intake or revocation blindly
+                    if attempt == 2 or op != "sign":  # never resend an intake, order or revocation blindly
                         raise SignerUnavailable("the Sign Center closed the connection") from None
                     continue
                 reply = json.loads(line)

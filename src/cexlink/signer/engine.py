@@ -73,6 +73,12 @@ class _Entry:
     exchange: Any  # the signer-side ccxt instance holding the plaintext credentials
     loaded_at: float
     defaults: dict[str, Any]
+    secrets: tuple[str, ...]  # the material that must never appear in an answer
+
+
+def _carries_secret(secret_values: tuple[str, ...], request: dict[str, Any]) -> bool:
+    text = f"{request.get('url')}\n{request.get('headers')}\n{request.get('body')}"
+    return any(v in text for v in secret_values)
 
 
 def mask(api_key: str) -> str:
@@ -126,18 +132,22 @@ class SignCenter:
     # ---- signing ----
 
     def sign(self, credential_id: str, exchange: str, api: Any, method: str, path: str, params: Any,
-             context: dict[str, Any] | None = None) -> dict[str, Any]:
+             context: dict[str, Any] | None = None, forward: bool = False) -> dict[str, Any]:
+        """The signed request. ``forward=True`` is for the server's own forward operation only: the request
+        may then carry secret material (OKX's passphrase header), because the Sign Center sends it itself."""
         context = context or {}
         try:
             entry = self._entry(credential_id, exchange)
             self.policy.check(exchange, api, method, path, params, context)
             self.policy.take_token(credential_id)
             request = self._ccxt_sign(entry, api, method, path, params, context)
+            if not forward and _carries_secret(entry.secrets, request):
+                raise Refused(Reason.FORWARD_REQUIRED, f"{exchange} requests carry secret material; use forward")
         except Refused as refused:
             self.audit.append("refuse", refused.reason.value, credential_id, exchange, method, path, params)
             raise
         try:
-            self.audit.append("sign", "ok", credential_id, exchange, method, path, params)
+            self.audit.append("forward" if forward else "sign", "ok", credential_id, exchange, method, path, params)
         except AuditUnavailable:
             raise Refused(Reason.AUDIT_UNAVAILABLE, "the audit log cannot be written; nothing was signed") from None
         return request
@@ -183,7 +193,8 @@ class SignCenter:
             raise Refused(Reason.CREDENTIAL_CORRUPT, "credential does not open under its binding") from None
         ex = self._instance(row.exchange, material)
         entry = _Entry(row, ex, now, {k: ex.options.get(k) for k in ("recvWindow", "timeDifference")
-                                      if k in ex.options})
+                                      if k in ex.options},
+                       tuple(v for k, v in material.items() if k != "api_key" and v))
         self._cache[credential_id] = entry
         return entry
 

@@ -105,10 +105,10 @@ class KeyFileKek:
     def rotate(self) -> int:
         version = max(self._keys) + 1
         raw = AESGCM.generate_key(256)
+        self._keys[version] = AESGCM(raw)  # usable before it is published as current (wrap may run meanwhile)
         self._data["keys"][str(version)] = base64.b64encode(raw).decode()
         self._data["current"] = version
         self._write()
-        self._keys[version] = AESGCM(raw)
         return version
 
     def retire_below(self, version: int) -> None:

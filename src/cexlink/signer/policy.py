@@ -33,6 +33,7 @@ class Reason(StrEnum):
     CLOCK_OFFSET_TOO_LARGE = "clock_offset_too_large"
     RATE_LIMITED = "rate_limited"
     AUDIT_UNAVAILABLE = "audit_unavailable"
+    FORWARD_REQUIRED = "forward_required"  # the signed request carries secret material: only forward sends it
 
 
 class Refused(SignerRefused):

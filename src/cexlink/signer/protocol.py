@@ -1,7 +1,12 @@
 """The Sign Center's wire protocol, shared by the Unix-socket and HTTP servers and the client.
 
 One JSON object per line: ``{"id": n, "op": "sign", "args": {...}}`` → ``{"id": n, "ok": true, "result": …}``
-or ``{"id": n, "ok": false, "error": {"type": "refused"|"input"|"internal", "reason"|"field", "message"}}``.
+or ``{"id": n, "ok": false, "error": {"type": "refused"|"input"|"network"|"internal", "reason"|"field",
+"message"}}``.
+
+``forward`` takes the arguments of ``sign``; the Sign Center sends the signed request itself and answers with
+the exchange's response (``status``, ``reason``, ``headers``, ``body``). It is for exchanges whose signed
+requests carry secret material in clear (OKX's passphrase header), which ``sign`` refuses to return.
 """
 
 from __future__ import annotations
@@ -9,7 +14,10 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
+
+import httpx
 
 from ..errors import InputError, SignerRefused
 from .engine import SignCenter
@@ -25,43 +33,89 @@ OPS = {
     "rotate_kek": "rotate_kek",
     "describe": "describe",
 }
+FORWARD_TIMEOUT = httpx.Timeout(10.0)
+
+
+def _bound(engine: SignCenter, op: Any, args: Any) -> Callable[[], Any]:
+    """The engine call for (op, args), with argument names checked (errors name them, never values)."""
+    method = OPS.get(op) if isinstance(op, str) else None
+    if method is None:
+        raise InputError("op", f"must be one of {', '.join([*OPS, 'forward', 'health'])}")
+    if not isinstance(args, dict):
+        raise InputError("args", "must be an object")
+    if "forward" in args:  # only the forward operation may produce a request that carries secret material
+        raise InputError("args", "unexpected argument 'forward'")
+    fn = getattr(engine, method)
+    try:
+        inspect.signature(fn).bind(**args)
+    except TypeError as e:
+        raise InputError("args", str(e)) from None
+    return lambda: fn(**args)
+
+
+def _error(rid: Any, e: Exception) -> dict[str, Any]:
+    if isinstance(e, SignerRefused):
+        return {"id": rid, "ok": False, "error": {"type": "refused", "reason": e.reason, "message": e.message}}
+    if isinstance(e, InputError):
+        return {"id": rid, "ok": False, "error": {"type": "input", "field": e.field, "message": e.message}}
+    if isinstance(e, httpx.HTTPError):  # the URL is the pinned exchange URL; say no more than the error's kind
+        return {"id": rid, "ok": False, "error": {"type": "network", "message": type(e).__name__}}
+    log.error("internal error: %s", type(e).__name__)  # never a repr that could hold secret material
+    return {"id": rid, "ok": False, "error": {"type": "internal", "message": type(e).__name__}}
 
 
 def dispatch(engine: SignCenter, message: dict[str, Any]) -> dict[str, Any]:
     rid = message.get("id")
-    op = message.get("op")
-    args = message.get("args") or {}
+    if message.get("op") == "health":
+        return {"id": rid, "ok": True, "result": {"status": "ok"}}
     try:
-        if op == "health":
-            return {"id": rid, "ok": True, "result": {"status": "ok"}}
-        method = OPS.get(op) if isinstance(op, str) else None
-        if method is None:
-            raise InputError("op", f"must be one of {', '.join(OPS)}")
-        if not isinstance(args, dict):
-            raise InputError("args", "must be an object")
-        fn = getattr(engine, method)
-        try:
-            inspect.signature(fn).bind(**args)
-        except TypeError as e:  # wrong or missing argument names: the message names them, never values
-            raise InputError("args", str(e)) from None
-        result = fn(**args)
-        return {"id": rid, "ok": True, "result": result}
-    except SignerRefused as e:
-        return {"id": rid, "ok": False, "error": {"type": "refused", "reason": e.reason, "message": e.message}}
-    except InputError as e:
-        return {"id": rid, "ok": False, "error": {"type": "input", "field": e.field, "message": e.message}}
-    except Exception as e:  # never let a secret-bearing repr escape: type name only
-        log.error("internal error in %s: %s", op, type(e).__name__)
-        return {"id": rid, "ok": False, "error": {"type": "internal", "message": type(e).__name__}}
+        return {"id": rid, "ok": True, "result": _bound(engine, message.get("op"), message.get("args") or {})()}
+    except Exception as e:
+        return _error(rid, e)
+
+
+class Forwarder:
+    """Sends signed requests for the forward operation, over one keep-alive client per Sign Center."""
+
+    def __init__(self) -> None:
+        self._client: httpx.AsyncClient | None = None
+
+    async def send(self, request: dict[str, Any]) -> dict[str, Any]:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=FORWARD_TIMEOUT, follow_redirects=False)
+        body = request.get("body")
+        resp = await self._client.request(request["method"], request["url"], headers=request.get("headers") or {},
+                                          content=body.encode() if isinstance(body, str) else body)
+        return {"status": resp.status_code, "reason": resp.reason_phrase, "headers": dict(resp.headers),
+                "body": resp.text}
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+
+async def handle(engine: SignCenter, message: dict[str, Any], forwarder: Forwarder) -> dict[str, Any]:
+    """``dispatch`` plus the forward operation, which awaits the exchange."""
+    if message.get("op") != "forward":
+        return dispatch(engine, message)
+    rid = message.get("id")
+    try:
+        args = message.get("args") or {}
+        _bound(engine, "sign", args)  # checks the op's arguments
+        request = engine.sign(**args, forward=True)
+        return {"id": rid, "ok": True, "result": await forwarder.send(request)}
+    except Exception as e:
+        return _error(rid, e)
 
 
 def decode(line: bytes) -> dict[str, Any]:
     try:
         message = json.loads(line)
     except ValueError:
-        return {"id": None, "op": None, "args": None, "_bad": True}
-    return message if isinstance(message, dict) else {"id": None, "op": None, "_bad": True}
+        return {"id": None, "op": None}
+    return message if isinstance(message, dict) else {"id": None, "op": None}
 
 
 def encode(reply: dict[str, Any]) -> bytes:
     return json.dumps(reply, separators=(",", ":")).encode() + b"\n"
+

@@ -17,14 +17,19 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .engine import SignCenter
-from .protocol import decode, dispatch, encode
+from .protocol import Forwarder, decode, dispatch, encode, handle
 
 
-async def _handle(engine: SignCenter, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _handle(engine: SignCenter, forwarder: Forwarder, reader: asyncio.StreamReader,
+                  writer: asyncio.StreamWriter) -> None:
     try:
         while line := await reader.readline():
             message = decode(line)
-            writer.write(encode(dispatch(engine, message)))
+            if message.get("op") == "forward":
+                reply = await handle(engine, message, forwarder)
+            else:
+                reply = dispatch(engine, message)
+            writer.write(encode(reply))
             # drain only when the buffer is large: a pipelining client is not slowed by one await per line
             if writer.transport.get_write_buffer_size() > 65536:
                 await writer.drain()
@@ -34,15 +39,16 @@ async def _handle(engine: SignCenter, reader: asyncio.StreamReader, writer: asyn
         writer.close()
 
 
-async def serve_unix(engine: SignCenter, path: Path) -> asyncio.AbstractServer:
+async def serve_unix(engine: SignCenter, path: Path, forwarder: Forwarder) -> asyncio.AbstractServer:
     if path.exists():
         path.unlink()
-    server = await asyncio.start_unix_server(lambda r, w: _handle(engine, r, w), str(path), limit=1 << 20)
+    server = await asyncio.start_unix_server(lambda r, w: _handle(engine, forwarder, r, w), str(path),
+                                             limit=1 << 20)
     os.chmod(path, 0o600)
     return server
 
 
-def http_app(engine: SignCenter, token: str) -> Starlette:
+def http_app(engine: SignCenter, token: str, forwarder: Forwarder) -> Starlette:
     async def op(request: Request) -> Response:
         auth = request.headers.get("authorization", "")
         if not hmac.compare_digest(auth.encode(), f"Bearer {token}".encode()):
@@ -52,7 +58,7 @@ def http_app(engine: SignCenter, token: str) -> Starlette:
             args = json.loads(await request.body() or b"{}")
         except ValueError:
             args = None
-        reply = dispatch(engine, {"id": None, "op": request.path_params["op"], "args": args})
+        reply = await handle(engine, {"id": None, "op": request.path_params["op"], "args": args}, forwarder)
         status = 200 if reply["ok"] else {"refused": 403, "input": 422}.get(reply["error"]["type"], 500)
         return Response(encode(reply), status, media_type="application/json")
 
@@ -62,16 +68,18 @@ def http_app(engine: SignCenter, token: str) -> Starlette:
 async def run(engine: SignCenter, socket_path: Path | None, http: tuple[str, int] | None, token: str | None,
               on_ready: object = None) -> None:
     servers: list[asyncio.AbstractServer] = []
+    forwarder = Forwarder()
     uv = None
     if socket_path is not None:
-        servers.append(await serve_unix(engine, socket_path))
+        servers.append(await serve_unix(engine, socket_path, forwarder))
     if http is not None:
         import uvicorn
 
         if not token:
             raise ValueError("an HTTP Sign Center needs a token")
-        uv = uvicorn.Server(uvicorn.Config(http_app(engine, token), host=http[0], port=http[1], log_level="warning",
-                                           access_log=False, proxy_headers=False))
+        app = http_app(engine, token, forwarder)
+        uv = uvicorn.Server(uvicorn.Config(app, host=http[0], port=http[1], log_level="warning", access_log=False,
+                                           proxy_headers=False))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -86,6 +94,7 @@ async def run(engine: SignCenter, socket_path: Path | None, http: tuple[str, int
         s.close()
     if socket_path is not None and socket_path.exists():
         socket_path.unlink()
+    await forwarder.close()
     for t in tasks:
         await t
     engine.close()
