@@ -14,9 +14,33 @@ audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=Tr
 app.add_typer(audit_app, name="audit")
 
 DataDir = Annotated[Path, typer.Option(help="Key file, signer keys, audit log and the default store.")]
+KekKind = Annotated[str, typer.Option(help="KEK provider: keyfile (kek.json in --data-dir) or pkcs11 (an HSM).")]
+Pkcs11Lib = Annotated[str, typer.Option(help="PKCS#11 module (.so) for --kek pkcs11.")]
+Pkcs11Token = Annotated[str | None, typer.Option(help="PKCS#11 token label for --kek pkcs11.")]
+Pkcs11PinFile = Annotated[Path | None, typer.Option(
+    help="File (mode 600) holding the token's user PIN; default: the CEXLINK_PKCS11_PIN environment variable.")]
+SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
 
 
-def _config(data_dir: Path, store: str | None, exchange_url: list[str] | None, replica: str = "0") -> object:
+def _kek(kek: str, lib: str, token: str | None, pin_file: Path | None) -> object:
+    """The KEK provider the options name; None means SignCenter's default key file."""
+    if kek == "keyfile":
+        return None
+    if kek != "pkcs11":
+        raise typer.BadParameter("use keyfile or pkcs11", param_hint="--kek")
+    if not token:
+        raise typer.BadParameter("is required with --kek pkcs11", param_hint="--pkcs11-token")
+    from .kek import KekError
+    from .pkcs11kek import Pkcs11Kek
+
+    try:
+        return Pkcs11Kek.from_config(lib, token, pin_file)
+    except KekError as e:  # messages name the token and the failure, never the PIN
+        raise typer.BadParameter(str(e), param_hint="--kek pkcs11") from None
+
+
+def _config(data_dir: Path, store: str | None, exchange_url: list[str] | None, replica: str = "0",
+            **limits: float) -> object:
     from .engine import SignerConfig
 
     urls = {}
@@ -25,7 +49,7 @@ def _config(data_dir: Path, store: str | None, exchange_url: list[str] | None, r
         if not url:
             raise typer.BadParameter("use EXCHANGE=URL", param_hint="--exchange-url")
         urls[name] = url
-    return SignerConfig(data_dir, store_url=store, exchange_urls=urls, replica=replica)
+    return SignerConfig(data_dir, store_url=store, exchange_urls=urls, replica=replica, **limits)
 
 
 @app.command()
@@ -39,12 +63,20 @@ def serve(
     exchange_url: Annotated[list[str] | None, typer.Option(help="Pin EXCHANGE=BASE_URL (e.g. the sandbox); "
                                                                 "default: the real exchange.")] = None,
     replica: Annotated[str, typer.Option(help="Replica name (one audit chain per replica).")] = "0",
+    rate_per_credential: Annotated[float, typer.Option(help="Signatures per second per credential.")] = 50.0,
+    burst_per_credential: Annotated[float, typer.Option(help="Burst allowance per credential.")] = 100.0,
+    kek: KekKind = "keyfile",
+    pkcs11_lib: Pkcs11Lib = SOFTHSM,
+    pkcs11_token: Pkcs11Token = None,
+    pkcs11_pin_file: Pkcs11PinFile = None,
 ) -> None:
     """Serve the Sign Center until interrupted."""
     from .engine import SignCenter
     from .server import run
 
-    engine = SignCenter(_config(data_dir, store, exchange_url, replica))  # type: ignore[arg-type]
+    config = _config(data_dir, store, exchange_url, replica, rate_per_credential=rate_per_credential,
+                     burst_per_credential=burst_per_credential)
+    engine = SignCenter(config, kek=_kek(kek, pkcs11_lib, pkcs11_token, pkcs11_pin_file))  # type: ignore[arg-type]
     host_port = None
     if http:
         host, _, port = http.rpartition(":")
@@ -82,12 +114,15 @@ def audit_verify(
 @app.command("rotate-kek")
 def rotate_kek(data_dir: DataDir = Path("var/signer"),
                store: Annotated[str | None, typer.Option(help="Store URL.")] = None,
-               retire_old: Annotated[bool, typer.Option(help="Retire every older KEK version.")] = False) -> None:
+               retire_old: Annotated[bool, typer.Option(help="Retire every older KEK version.")] = False,
+               kek: KekKind = "keyfile", pkcs11_lib: Pkcs11Lib = SOFTHSM, pkcs11_token: Pkcs11Token = None,
+               pkcs11_pin_file: Pkcs11PinFile = None) -> None:
     """Create a new KEK version and rewrap every data key under it (run while the signer is stopped, or use
     the rotate_kek operation on the running signer)."""
     from .engine import SignCenter
 
-    engine = SignCenter(_config(data_dir, store, None))  # type: ignore[arg-type]
+    engine = SignCenter(_config(data_dir, store, None),  # type: ignore[arg-type]
+                        kek=_kek(kek, pkcs11_lib, pkcs11_token, pkcs11_pin_file))  # type: ignore[arg-type]
     try:
         typer.echo(json.dumps(engine.rotate_kek(retire_old=retire_old)))
     finally:
