@@ -44,7 +44,8 @@ def test_each_field_and_exchange_has_its_rules(client: SignerClient) -> None:
         client.store("owner", "okx", "0f9b3c2e-5d1a-4e8b-9c7d-2a1b3c4d5e6f", "3F7A9C2E5B1D4F6A8C0E2B4D6F8A0C1E")
     assert err.value.field == "passphrase" and "required" in err.value.message
     with pytest.raises(InputError) as err:
-        client.store("owner", "okx", "0f9b3c2e-5d1a-4e8b-9c7d-2a1b3c4d5e6f", "3f7a9c2e5b1d4f6a8c0e2b4d6f8a0c1e", "pp-123456")
+        client.store("owner", "okx", "0f9b3c2e-5d1a-4e8b-9c7d-2a1b3c4d5e6f", "3f7a9c2e5b1d4f6a8c0e2b4d6f8a0c1e",
+                     "pp-123456")
     assert err.value.field == "secret" and "32 hexadecimal digits" in err.value.message
     with pytest.raises(InputError) as err:
         client.store("owner", "notanexchange", KEY, SECRET)
