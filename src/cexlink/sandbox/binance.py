@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from starlette.responses import Response
 
+from . import binance_json as js
 from . import permissions
 from .dialect import (
     READ,
@@ -29,7 +30,6 @@ from .dialect import (
     json_response,
     required,
 )
-from .ledger import Order, Trade
 from .markets import BY_SYMBOL, MARKETS, MarketSpec
 from .rejects import Reason, Reject
 
@@ -99,84 +99,13 @@ ERRORS: dict[Reason, ErrorSpec] = {
 # A refusal the shared Reason set has no word for, raised as Reject(BAD_PARAM, spec=...) (errors.md wording).
 BAD_RESP_TYPE = ErrorSpec(400, -1100, "Illegal characters found in parameter 'newOrderRespType'; legal range is "
                                       "'ACK, RESULT, FULL'.")
-ORDER_TYPES = ("LIMIT", "MARKET", "LIMIT_MAKER")  # what the sandbox matches; exchangeInfo lists only these
 # Enumerated order parameters: allowed values and the refusal (reason, extra detail) for anything else.
 ENUMS: dict[str, tuple[tuple[str, ...], Reason, dict[str, Any]]] = {
     "side": (("BUY", "SELL"), Reason.BAD_SIDE, {}),
-    "type": (ORDER_TYPES, Reason.BAD_ORDER_TYPE, {}),
+    "type": (js.ORDER_TYPES, Reason.BAD_ORDER_TYPE, {}),
     "timeInForce": (("GTC", "IOC", "FOK"), Reason.BAD_TIME_IN_FORCE, {}),
     "newOrderRespType": (("ACK", "RESULT", "FULL"), Reason.BAD_PARAM, {"spec": BAD_RESP_TYPE}),
 }
-# Fields that carry times, scaled to µs when the client sends X-MBX-TIME-UNIT: MICROSECOND.
-TIME_FIELDS = ("serverTime", "time", "updateTime", "transactTime", "workingTime")
-
-
-def _f8(d: Decimal | None) -> str:
-    return f"{(d or Decimal(0)):.8f}"
-
-
-def _filters(m: MarketSpec) -> list[dict[str, Any]]:
-    return [
-        {"filterType": "PRICE_FILTER", "minPrice": _f8(m.tick_size), "maxPrice": "1000000.00000000",
-         "tickSize": _f8(m.tick_size)},
-        {"filterType": "LOT_SIZE", "minQty": _f8(m.min_qty), "maxQty": _f8(m.max_qty), "stepSize": _f8(m.lot_step)},
-        {"filterType": "ICEBERG_PARTS", "limit": 10},
-        {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000", "maxQty": _f8(m.max_market_qty),
-         "stepSize": "0.00000000"},
-        {"filterType": "TRAILING_DELTA", "minTrailingAboveDelta": 10, "maxTrailingAboveDelta": 2000,
-         "minTrailingBelowDelta": 10, "maxTrailingBelowDelta": 2000},
-        {"filterType": "PERCENT_PRICE_BY_SIDE", "bidMultiplierUp": "5", "bidMultiplierDown": "0.2",
-         "askMultiplierUp": "5", "askMultiplierDown": "0.2", "avgPriceMins": 5},
-        {"filterType": "NOTIONAL", "minNotional": _f8(m.min_notional), "applyMinToMarket": True,
-         "maxNotional": _f8(m.max_notional), "applyMaxToMarket": False, "avgPriceMins": 5},
-        {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
-        {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5},
-    ]
-
-
-def _symbol_info(m: MarketSpec) -> dict[str, Any]:
-    return {
-        "symbol": m.symbol, "status": "TRADING", "baseAsset": m.base, "baseAssetPrecision": 8,
-        "quoteAsset": m.quote, "quotePrecision": 8, "quoteAssetPrecision": 8, "baseCommissionPrecision": 8,
-        "quoteCommissionPrecision": 8,
-        "orderTypes": list(ORDER_TYPES),
-        "icebergAllowed": True, "ocoAllowed": True, "otoAllowed": True, "quoteOrderQtyMarketAllowed": True,
-        "allowTrailingStop": True, "cancelReplaceAllowed": True, "amendAllowed": True, "pegInstructionsAllowed": True,
-        "isSpotTradingAllowed": True, "isMarginTradingAllowed": False, "filters": _filters(m), "permissions": [],
-        "permissionSets": [["SPOT"]], "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
-        "allowedSelfTradePreventionModes": ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "DECREMENT"],
-    }
-
-
-def _order_base(o: Order, type_: str | None = None) -> dict[str, Any]:
-    return {
-        "symbol": o.symbol, "orderId": o.id, "orderListId": -1, "clientOrderId": o.client_order_id,
-        "price": _f8(o.price), "origQty": _f8(o.qty), "executedQty": _f8(o.filled),
-        "origQuoteOrderQty": _f8(o.quote_qty), "cummulativeQuoteQty": _f8(o.cum_quote), "status": o.status,
-        "timeInForce": o.time_in_force, "type": type_ or o.type, "side": o.side,
-        "selfTradePreventionMode": "EXPIRE_MAKER",
-    }
-
-
-def order_json(o: Order, type_: str | None = None) -> dict[str, Any]:
-    return {**_order_base(o, type_), "stopPrice": "0.00000000", "icebergQty": "0.00000000", "time": o.created_at,
-            "updateTime": o.updated_at, "isWorking": True, "workingTime": o.created_at}
-
-
-def trade_json(t: Trade) -> dict[str, Any]:
-    return {"symbol": t.symbol, "id": t.id, "orderId": t.order_id, "orderListId": -1, "price": _f8(t.price),
-            "qty": _f8(t.qty), "quoteQty": _f8(t.quote_qty), "commission": _f8(t.fee),
-            "commissionAsset": t.fee_asset, "time": t.time, "isBuyer": t.side == "BUY", "isMaker": t.maker,
-            "isBestMatch": True}
-
-
-def _micro(data: Any) -> Any:
-    if isinstance(data, list):
-        return [_micro(d) for d in data]
-    if isinstance(data, dict):
-        return {k: (v * 1000 if k in TIME_FIELDS and isinstance(v, int) else _micro(v)) for k, v in data.items()}
-    return data
-
 
 def signed_payload(raw_query: str, body: bytes) -> tuple[str, str | None]:
     """(payload to verify, signature) from the raw query and body: the bytes as sent, minus ``signature``."""
@@ -241,7 +170,7 @@ class Binance(Dialect):
 
     def success(self, data: Any, call: Call) -> Response:
         if call.headers.get("x-mbx-time-unit", "").upper() == "MICROSECOND":
-            data = _micro(data)
+            data = js.micro(data)
         return json_response(data, 200, call.response_headers)
 
     def error_body(self, spec: ErrorSpec, reject: Reject, call: Call | None) -> Any:
@@ -327,18 +256,7 @@ class Binance(Dialect):
         markets = [m for m in MARKETS if wanted in (None, m.symbol)]
         if wanted and not markets:
             raise Reject(Reason.BAD_SYMBOL, symbol=wanted)
-        cfg = self.ctx.limits.config(self.name)
-        return {
-            "timezone": "UTC", "serverTime": self.ctx.now_ms(),
-            "rateLimits": [
-                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
-                 "limit": cfg.weight_per_window},
-                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
-                {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
-                {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
-            ],
-            "exchangeFilters": [], "symbols": [_symbol_info(m) for m in markets],
-        }
+        return js.exchange_info(markets, self.ctx.now_ms(), self.ctx.limits.config(self.name).weight_per_window)
 
     def _prices(self, call: Call) -> list[tuple[MarketSpec, Decimal]]:
         self.ledger.tick()
@@ -348,12 +266,11 @@ class Binance(Dialect):
         return [(m, self.ledger.walk.price(m.symbol)) for m in MARKETS]
 
     def ticker_price(self, call: Call) -> Any:
-        rows = [{"symbol": m.symbol, "price": _f8(p)} for m, p in self._prices(call)]
+        rows = [js.price_row(m, p) for m, p in self._prices(call)]
         return rows[0] if "symbol" in call.query else rows
 
     def book_ticker(self, call: Call) -> Any:
-        rows = [{"symbol": m.symbol, "bidPrice": _f8(p - m.tick_size), "bidQty": "1.00000000",
-                 "askPrice": _f8(p + m.tick_size), "askQty": "1.00000000"} for m, p in self._prices(call)]
+        rows = [js.book_row(m, p) for m, p in self._prices(call)]
         return rows[0] if "symbol" in call.query else rows
 
     # ---- private ----
@@ -361,33 +278,14 @@ class Binance(Dialect):
     def account(self, call: Call) -> dict[str, Any]:
         acct = call.account
         assert acct is not None and call.key is not None
-        omit_zero = self.params(call).get("omitZeroBalances") == "true"
-        balances = [{"asset": a, "free": _f8(b.free), "locked": _f8(b.locked)}
-                    for a, b in sorted(acct.balances.items()) if not (omit_zero and not (b.free or b.locked))]
-        expiry = self.trading_expiry(call.key)
+        expiry, now = self.trading_expiry(call.key), self.ctx.now_ms()
         can_trade = permissions.allows(self.name, call.key.permissions, TRADE) and call.key.agreement_accepted \
-            and (expiry is None or self.ctx.now_ms() < expiry)
-        return {
-            "makerCommission": 10, "takerCommission": 10, "buyerCommission": 0, "sellerCommission": 0,
-            "commissionRates": {"maker": "0.00100000", "taker": "0.00100000", "buyer": "0.00000000",
-                                "seller": "0.00000000"},
-            "canTrade": can_trade and not acct.suspended, "canWithdraw": not acct.suspended and not acct.is_sub,
-            "canDeposit": True, "brokered": False, "requireSelfTradePrevention": False, "preventSor": False,
-            "updateTime": self.ctx.now_ms(), "accountType": "SPOT", "balances": balances, "permissions": ["SPOT"],
-            "uid": int(acct.uid),
-        }
+            and (expiry is None or now < expiry)
+        return js.account_json(acct, can_trade, self.params(call).get("omitZeroBalances") == "true", now)
 
     def api_restrictions(self, call: Call) -> dict[str, Any]:
-        key = call.key
-        assert key is not None
-        flags = {f: bool(key.permissions.get(f)) for f in permissions.BINANCE_ALL_FLAGS}
-        expiry = self.trading_expiry(key)
-        if expiry is not None and self.ctx.now_ms() >= expiry:
-            flags["enableSpotAndMarginTrading"] = False
-        out: dict[str, Any] = {"ipRestrict": bool(key.ips), "createTime": key.created_at, **flags}
-        if expiry is not None and key.permissions.get("enableSpotAndMarginTrading"):
-            out["tradingAuthorityExpirationTime"] = expiry
-        return out
+        assert call.key is not None
+        return js.restrictions_json(call.key, self.trading_expiry(call.key), self.ctx.now_ms())
 
     def count_order(self, call: Call, uid: str) -> None:
         # Binance reports the account's order count on every order response (rest-api.md, "Unfilled Order Count").
@@ -426,19 +324,7 @@ class Binance(Dialect):
         order = self.ledger.place_order(self.name, call.key.uid, spec.symbol, side,
                                         "LIMIT" if type_ == "LIMIT_MAKER" else type_, qty, price, quote_qty,
                                         p.get("newClientOrderId"), tif, wire_type=type_)
-        if resp_type == "ACK":
-            return {"symbol": order.symbol, "orderId": order.id, "orderListId": -1,
-                    "clientOrderId": order.client_order_id, "transactTime": order.created_at}
-        out = {**_order_base(order, type_), "transactTime": order.created_at, "workingTime": order.created_at}
-        if resp_type == "FULL":
-            out["fills"] = [{"price": _f8(t.price), "qty": _f8(t.qty), "commission": _f8(t.fee),
-                             "commissionAsset": t.fee_asset, "tradeId": t.id}
-                            for t in self.ledger.trades[-1:] if t.order_id == order.id]
-        return out
-
-    @staticmethod
-    def type_of(o: Order) -> str:
-        return o.wire_type or o.type  # LIMIT_MAKER rests in the ledger as a LIMIT
+        return js.new_order_json(order, resp_type, [t for t in self.ledger.trades[-1:] if t.order_id == order.id])
 
     def _order_ref(self, p: dict[str, str]) -> tuple[int | None, str | None]:
         order_id = p.get("orderId")
@@ -455,7 +341,7 @@ class Binance(Dialect):
         order_id, client_id = self._order_ref(p)
         assert call.key is not None
         order = self.ledger.get_order(self.name, call.key.uid, spec.symbol, order_id, client_id)
-        return order_json(order, self.type_of(order))
+        return js.order_json(order)
 
     def cancel_order(self, call: Call) -> Any:
         p = self.params(call)
@@ -468,15 +354,13 @@ class Binance(Dialect):
             if reject.reason is Reason.UNKNOWN_ORDER:
                 raise Reject(Reason.CANCEL_REJECTED, order_id=order_id) from None
             raise
-        return {**_order_base(order, self.type_of(order)), "origClientOrderId": order.client_order_id,
-                "clientOrderId": p.get("newClientOrderId") or order.client_order_id,
-                "transactTime": order.updated_at}
+        return js.canceled_json(order, p.get("newClientOrderId"))
 
     def open_orders(self, call: Call) -> list[dict[str, Any]]:
         p = self.params(call)
         symbol = self.market_of(p).symbol if "symbol" in p else None
         assert call.key is not None
-        return [order_json(o, self.type_of(o)) for o in self.ledger.open_orders(self.name, call.key.uid, symbol)]
+        return [js.order_json(o) for o in self.ledger.open_orders(self.name, call.key.uid, symbol)]
 
     def all_orders(self, call: Call) -> list[dict[str, Any]]:
         p = self.params(call)
@@ -484,7 +368,7 @@ class Binance(Dialect):
         assert call.key is not None
         limit = min(int(p.get("limit") or 500), 1000)
         orders = self.ledger.account_orders(self.name, call.key.uid, spec.symbol)
-        return [order_json(o, self.type_of(o)) for o in orders][-limit:]
+        return [js.order_json(o) for o in orders][-limit:]
 
     def my_trades(self, call: Call) -> list[dict[str, Any]]:
         p = self.params(call)
@@ -494,4 +378,4 @@ class Binance(Dialect):
         if "orderId" in p:
             trades = [t for t in trades if str(t.order_id) == p["orderId"]]
         limit = min(int(p.get("limit") or 500), 1000)
-        return [trade_json(t) for t in trades][-limit:]
+        return [js.trade_json(t) for t in trades][-limit:]

@@ -19,20 +19,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 from decimal import Decimal
 from typing import Any, ClassVar
 
 from starlette.responses import Response
 
+from . import bybit_json as js
 from . import permissions
 from .dialect import READ, TRADE, Call, Dialect, Endpoint, ErrorSpec, decimal_param, json_response, required
-from .ledger import FEE_RATE, Order, Trade
-from .markets import ASSETS, BY_SYMBOL, MARKETS, MarketSpec
+from .ledger import Order
+from .markets import BY_SYMBOL, MARKETS, MarketSpec
 from .rejects import Reason, Reject
 
-DAY_MS = 86_400_000
-QUOTE_PRECISION = Decimal("0.00000001")
 AUTH_FAILED = ErrorSpec(401, 10007, "User authentication failed.")
 BAD_KEY = ErrorSpec(401, 10003, "API key is invalid.")
 BAD_TS = ErrorSpec(200, 10002, "invalid request, please check your server timestamp or recv_window param. "
@@ -89,94 +87,17 @@ UNIFIED_ONLY = ErrorSpec(200, 10001, "accountType only support UNIFIED.")
 
 AUTH_HEADERS = {"x-bapi-api-key": Reason.MISSING_KEY, "x-bapi-timestamp": Reason.MISSING_TIMESTAMP,
                 "x-bapi-sign": Reason.MISSING_SIGNATURE}
-STATUS = {"NEW": "New", "PARTIALLY_FILLED": "PartiallyFilled", "FILLED": "Filled", "CANCELED": "Cancelled",
-          "EXPIRED": "Cancelled"}
 SIDES = {"Buy": "BUY", "Sell": "SELL"}
 TYPES = {"Limit": "LIMIT", "Market": "MARKET"}
 TIFS = {"GTC": "GTC", "IOC": "IOC", "FOK": "FOK", "PostOnly": "GTC"}
-COIN_FIXED: dict[str, Any] = {
-    "free": "", "availableToWithdraw": "", "availableToBorrow": "", "borrowAmount": "0", "accruedInterest": "0",
-    "totalOrderIM": "0", "totalPositionIM": "0", "totalPositionMM": "0", "unrealisedPnl": "0",
-    "cumRealisedPnl": "0", "bonus": "0", "collateralSwitch": True, "marginCollateral": True,
-    "spotHedgingQty": "0", "spotBorrow": "0",
-}
-# query-api lists every permission group, empty when not granted (docs/v5/user/apikey-info.mdx).
-PERMISSION_GROUPS = ("ContractTrade", "Spot", "Wallet", "Options", "Derivatives", "CopyTrading", "BlockTrade",
-                     "Exchange", "NFT", "Affiliate", "Earn")
-
-
-def _s(d: Decimal | None) -> str:
-    """Bybit's number strings: plain notation, no trailing zeros."""
-    if d is None:
-        return "0"
-    text = format(d.normalize(), "f")
-    return "0" if text in ("-0", "") else text
-
-
-def _iso(ms: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
-
-
 def sign(secret: str, timestamp: str, api_key: str, recv_window: str, payload: bytes) -> str:
     prefix = (timestamp + api_key + recv_window).encode()
     return hmac.new(secret.encode(), prefix + payload, hashlib.sha256).hexdigest()
 
 
-# Fields a spot order always carries with the same value (no TP/SL, triggers, SMP or leverage here).
-ORDER_FIXED: dict[str, Any] = {
-    "blockTradeId": "", "isLeverage": "0", "positionIdx": 0, "createType": "CreateByUser",
-    "rejectReason": "EC_NoError", "stopOrderType": "", "orderIv": "", "triggerPrice": "0", "takeProfit": "0",
-    "stopLoss": "0", "tpslMode": "", "ocoTriggerBy": "", "tpLimitPrice": "", "slLimitPrice": "", "tpTriggerBy": "",
-    "slTriggerBy": "", "triggerDirection": 0, "triggerBy": "", "lastPriceOnCreated": "", "reduceOnly": False,
-    "closeOnTrigger": False, "placeType": "", "smpType": "None", "smpGroup": 0, "smpOrderId": "",
-}
-
-
 def limit_headers(limit: int, remaining: int, reset_ms: int) -> dict[str, str]:
     return {"X-Bapi-Limit": str(limit), "X-Bapi-Limit-Status": str(remaining),
             "X-Bapi-Limit-Reset-Timestamp": str(reset_ms)}
-
-
-def order_json(o: Order) -> dict[str, Any]:
-    by_quote = o.type == "MARKET" and o.side == "BUY" and o.quote_qty is not None
-    qty = o.quote_qty if by_quote else o.qty
-    leaves = (qty - (o.cum_quote if by_quote else o.filled)) if o.is_open else Decimal(0)
-    return {
-        **ORDER_FIXED, "orderId": str(o.id), "orderLinkId": o.client_order_id, "symbol": o.symbol,
-        "price": _s(o.price), "qty": _s(qty), "side": "Buy" if o.side == "BUY" else "Sell",
-        "orderStatus": STATUS[o.status], "cancelType": "CancelByUser" if STATUS[o.status] == "Cancelled" else "UNKNOWN",
-        "avgPrice": _s(o.avg_price), "leavesQty": _s(leaves), "leavesValue": _s(leaves * (o.price or 0)),
-        "cumExecQty": _s(o.filled), "cumExecValue": _s(o.cum_quote), "cumExecFee": _s(o.fee),
-        "cumFeeDetail": {o.fee_asset: _s(o.fee)} if o.fee_asset else {},
-        "timeInForce": "IOC" if o.type == "MARKET" else o.time_in_force,
-        "orderType": "Market" if o.type == "MARKET" else "Limit",
-        "marketUnit": ("quoteCoin" if by_quote else "baseCoin") if o.type == "MARKET" else "",
-        "createdTime": str(o.created_at), "updatedTime": str(o.updated_at),
-    }
-
-
-def execution_json(t: Trade, o: Order) -> dict[str, Any]:
-    return {
-        "symbol": t.symbol, "orderType": "Market" if o.type == "MARKET" else "Limit", "underlyingPrice": "",
-        "orderLinkId": o.client_order_id, "side": "Buy" if t.side == "BUY" else "Sell", "indexPrice": "",
-        "orderId": str(t.order_id), "stopOrderType": "", "leavesQty": "0", "execTime": str(t.time),
-        "feeCurrency": t.fee_asset, "isMaker": t.maker, "execFee": _s(t.fee), "feeRate": _s(FEE_RATE),
-        "execId": str(t.id), "tradeIv": "", "blockTradeId": "", "markPrice": _s(t.price), "execPrice": _s(t.price),
-        "markIv": "", "orderQty": _s(o.qty), "orderPrice": _s(o.price), "execValue": _s(t.quote_qty),
-        "execType": "Trade", "execQty": _s(t.qty), "closedSize": "", "extraFees": "", "seq": t.id,
-    }
-
-
-def instrument_json(m: MarketSpec) -> dict[str, Any]:
-    return {
-        "symbol": m.symbol, "baseCoin": m.base, "quoteCoin": m.quote, "innovation": "0", "status": "Trading",
-        "marginTrading": "utaOnly", "stTag": "0",
-        "lotSizeFilter": {"basePrecision": _s(m.lot_step), "quotePrecision": _s(QUOTE_PRECISION),
-                          "minOrderQty": _s(m.min_qty), "maxOrderQty": _s(m.max_qty),
-                          "minOrderAmt": _s(m.min_notional), "maxOrderAmt": _s(m.max_notional)},
-        "priceFilter": {"tickSize": _s(m.tick_size)},
-        "riskParameters": {"priceLimitRatioX": "0.05", "priceLimitRatioY": "0.1"}, "symbolType": "",
-    }
 
 
 class Bybit(Dialect):
@@ -314,7 +235,7 @@ class Bybit(Dialect):
     def instruments(self, call: Call) -> dict[str, Any]:
         category = self.category(call.query)
         wanted = call.query.get("symbol")
-        rows = [instrument_json(m) for m in MARKETS if category == "spot" and wanted in (None, m.symbol)]
+        rows = [js.instrument_json(m) for m in MARKETS if category == "spot" and wanted in (None, m.symbol)]
         return {"category": category, "list": rows, "nextPageCursor": ""}
 
     def tickers(self, call: Call) -> dict[str, Any]:
@@ -323,42 +244,18 @@ class Bybit(Dialect):
         if wanted and (category != "spot" or wanted not in BY_SYMBOL):
             raise Reject(Reason.BAD_PARAM, spec=UNSUPPORTED_SYMBOL)
         self.ledger.tick()
-        rows = []
-        for m in MARKETS if category == "spot" else ():
-            if wanted in (None, m.symbol):
-                p = self.ledger.walk.price(m.symbol)
-                rows.append({"symbol": m.symbol, "bid1Price": _s(p - m.tick_size), "bid1Size": "1",
-                             "ask1Price": _s(p + m.tick_size), "ask1Size": "1", "lastPrice": _s(p),
-                             "prevPrice24h": _s(m.price), "price24hPcnt": _s(round((p - m.price) / m.price, 4)),
-                             "highPrice24h": _s(max(p, m.price)), "lowPrice24h": _s(min(p, m.price)),
-                             "turnover24h": "0", "volume24h": "0", "usdIndexPrice": _s(p)})
+        rows = [js.ticker_json(m, self.ledger.walk.price(m.symbol))
+                for m in (MARKETS if category == "spot" else ()) if wanted in (None, m.symbol)]
         return {"category": category, "list": rows}
 
     # ---- private: account ----
 
     def query_api(self, call: Call) -> dict[str, Any]:
-        key, acct = call.key, call.account
-        assert key is not None and acct is not None
-        granted = key.permissions.get("permissions", {})
-        now = self.ctx.now_ms()
-        return {
-            "id": str(int(hashlib.sha256(key.api_key.encode()).hexdigest()[:8], 16) % 10**8), "note": key.label,
-            "apiKey": key.api_key, "readOnly": key.permissions.get("readOnly", 1), "secret": "",
-            "permissions": {g: list(granted.get(g, [])) for g in (*PERMISSION_GROUPS, *granted)},
-            "ips": key.ips or ["*"], "type": 2 if key.third_party else 1,
-            # Filled only for keys that expire (no IP bound); the rest report 0 and "".
-            "deadlineDay": max(0, (key.expires_at - now) // DAY_MS) if key.expires_at else 0,
-            "expiredAt": _iso(key.expires_at) if key.expires_at else "", "createdAt": _iso(key.created_at),
-            "unified": 0, "uta": 1, "userID": int(acct.uid), "inviterID": 0, "vipLevel": "No VIP",
-            "mktMakerLevel": "0", "affiliateID": 0, "rsaPublicKey": "", "isMaster": not acct.is_sub,
-            "parentUid": acct.parent_uid or "0", "kycLevel": "LEVEL_DEFAULT" if acct.kyc_required else "LEVEL_1",
-            "kycRegion": "",
-        }
+        assert call.key is not None and call.account is not None
+        return js.key_info_json(call.key, call.account, self.ctx.now_ms())
 
     def account_info(self, call: Call) -> dict[str, Any]:
-        return {"marginMode": "REGULAR_MARGIN", "updatedTime": str(self.ctx.now_ms()), "unifiedMarginStatus": 6,
-                "dcpStatus": "OFF", "timeWindow": 10, "smpGroup": 0, "isMasterTrader": False,
-                "spotHedgingStatus": "OFF"}
+        return js.account_info_json(self.ctx.now_ms())
 
     def usd(self, asset: str, amount: Decimal) -> Decimal:
         if asset in ("USDT", "USDC"):
@@ -370,34 +267,12 @@ class Bybit(Dialect):
         p = call.query
         if required(p, "accountType") != "UNIFIED":
             raise Reject(Reason.BAD_PARAM, spec=UNIFIED_ONLY)
-        acct = call.account
-        assert acct is not None
+        assert call.account is not None
         self.ledger.tick()
-        wanted = set(p["coin"].split(",")) if p.get("coin") else None
-        coins, total = [], Decimal(0)
-        for asset, bal in sorted(acct.balances.items()):
-            if wanted is not None and asset not in wanted:
-                continue
-            wallet = bal.free + bal.locked
-            usd = self.usd(asset, wallet)
-            total += usd
-            # availableToWithdraw is deprecated and sent empty; clients derive free from walletBalance - locked.
-            coins.append({**COIN_FIXED, "coin": asset, "equity": _s(wallet), "usdValue": _s(round(usd, 8)),
-                          "walletBalance": _s(wallet), "locked": _s(bal.locked)})
-        t = _s(round(total, 8))
-        return {"list": [{"accountType": "UNIFIED", "totalEquity": t, "totalWalletBalance": t,
-                          "totalMarginBalance": t, "totalAvailableBalance": t, "totalPerpUPL": "0",
-                          "totalInitialMargin": "0", "totalMaintenanceMargin": "0", "accountIMRate": "0",
-                          "accountMMRate": "0", "accountLTV": "0", "coin": coins}]}
+        return js.wallet_json(call.account, set(p["coin"].split(",")) if p.get("coin") else None, self.usd)
 
     def coin_info(self, call: Call) -> dict[str, Any]:
-        wanted = call.query.get("coin")
-        chain = {"confirmation": "1", "withdrawFee": "0", "depositMin": "0", "withdrawMin": "0",
-                 "chainDeposit": "1", "chainWithdraw": "1", "minAccuracy": "8", "withdrawPercentageFee": "0",
-                 "contractAddress": "", "safeConfirmNumber": "1"}
-        return {"rows": [{"name": a, "coin": a, "remainAmount": "1000000",
-                          "chains": [{"chainType": a, "chain": a, **chain}]}
-                         for a in ASSETS if wanted in (None, a)]}
+        return js.coins_json(call.query.get("coin"))
 
     # ---- private: trading ----
 
@@ -407,7 +282,7 @@ class Bybit(Dialect):
         if price is not None and price % m.tick_size:
             raise Reject(Reason.FILTER_PRICE)
         if by_quote:
-            if qty % QUOTE_PRECISION:
+            if qty % js.QUOTE_PRECISION:
                 raise Reject(Reason.BAD_PARAM, spec=MARKET_AMOUNT_DECIMALS)
             notional = qty
         else:
@@ -483,13 +358,13 @@ class Bybit(Dialect):
         else:
             orders = [o for o in self.ledger.account_orders(self.name, call.key.uid, symbol) if not o.is_open]
         status = p.get("orderStatus")
-        return sorted((o for o in orders if status in (None, "", STATUS[o.status])), key=lambda o: -o.id)
+        return sorted((o for o in orders if status in (None, "", js.STATUS[o.status])), key=lambda o: -o.id)
 
     def _order_page(self, call: Call, open_only: bool) -> dict[str, Any]:
         category = self.category(call.query)
         limit = self.limit(call.query, 20, 50)
         orders = self._orders(call, open_only) if category == "spot" else []
-        return {"category": category, "list": [order_json(o) for o in orders[:limit]], "nextPageCursor": ""}
+        return {"category": category, "list": [js.order_json(o) for o in orders[:limit]], "nextPageCursor": ""}
 
     def executions(self, call: Call) -> dict[str, Any]:
         p = call.query
@@ -502,5 +377,5 @@ class Bybit(Dialect):
             trades = [t for t in trades if str(t.order_id) == p["orderId"]]
         start, end = p.get("startTime"), p.get("endTime")
         trades = [t for t in trades if (not start or t.time >= int(start)) and (not end or t.time <= int(end))]
-        rows = [execution_json(t, self.ledger.orders[t.order_id]) for t in reversed(trades)][:limit]
+        rows = [js.execution_json(t, self.ledger.orders[t.order_id]) for t in reversed(trades)][:limit]
         return {"category": category, "list": rows, "nextPageCursor": ""}

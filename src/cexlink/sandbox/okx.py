@@ -20,20 +20,22 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import re
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from . import okx_json as js
+from . import okx_params as params
 from . import permissions
 from .dialect import PUBLIC, READ, TRADE, Call, Dialect, Endpoint, ErrorSpec, json_response
-from .ledger import FEE_RATE, ApiKey, Order, Trade
-from .markets import BY_INST_ID, BY_SYMBOL, MARKETS, MarketSpec
+from .ledger import ApiKey, Order
+from .markets import BY_SYMBOL, MARKETS, MarketSpec
+from .okx_params import EITHER, ORD_TYPES, NewOrder, need, opt, spec_of
 from .rejects import Reason, Reject
 
 WINDOW_MS = 30_000
@@ -41,11 +43,6 @@ IDLE_EXPIRY_MS = 14 * 86_400_000
 IDLE_EXPIRING_PERMS = frozenset({"trade", "withdraw"})
 KEY_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?Z$")
-CLORDID_RE = re.compile(r"^[A-Za-z0-9]{1,32}$")
-INST_TYPES = ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION")
-ORD_TYPES = {"limit": "GTC", "post_only": "GTC", "ioc": "IOC", "fok": "FOK", "market": "GTC"}
-STATES = {"NEW": "live", "PARTIALLY_FILLED": "partially_filled", "FILLED": "filled", "CANCELED": "canceled",
-          "EXPIRED": "canceled"}
 
 E = ErrorSpec
 # Error table (docs-v5 "Error Code", HTTP statuses from the same table; observed bodies where noted).
@@ -96,9 +93,6 @@ ERRORS: dict[Reason, ErrorSpec] = {
     Reason.RATE_LIMITED: E(429, "50011", "Too Many Requests"),
     Reason.IP_BANNED: E(429, "50011", "Too Many Requests"),  # OKX has no escalating ban: still 50011
 }
-JSON_SYNTAX = E(400, "50002", "JSON syntax error")
-EMPTY_BODY = E(400, "50000", "Body cannot be empty.")
-EITHER = E(400, "50015", "Either parameter {param} or {other} is required.")
 BAD_METHOD = E(405, "50115", "Invalid request method.")
 ACCOUNT_MODE = E(200, "51010", "You can't complete this request under your current account mode.")
 MAX_LIMIT = E(200, "51203", "Order amount exceeds the limit {limit}.")
@@ -110,13 +104,6 @@ PER_ORDER = {Reason.INSUFFICIENT_BALANCE, Reason.BAD_SYMBOL, Reason.REGION_RESTR
              Reason.FILTER_MARKET_LOT_SIZE, Reason.FILTER_NOTIONAL, Reason.UNKNOWN_ORDER}
 ORDER_WRITES = {"/api/v5/trade/order", "/api/v5/trade/batch-orders", "/api/v5/trade/cancel-order",
                 "/api/v5/trade/cancel-batch-orders"}
-BATCH_LIMIT = 20
-# Fields OKX sends empty for a spot cash account (kept so clients see the real shape).
-ORDER_BLANKS = dict.fromkeys("ccy pxUsd pxVol pxType tradeId stpId lever attachAlgoClOrdId tpTriggerPx tpTriggerPxType "
-                             "tpOrdPx slTriggerPx slTriggerPxType slOrdPx source cancelSource cancelSourceReason "
-                             "quickMgnType algoClOrdId algoId".split(), "")
-DETAIL_BLANKS = dict.fromkeys("availEq liab crossLiab isoLiab interest imr mmr mgnRatio maxLoan notionalLever isoEq "
-                              "isoUpl upl uplLiab spotInUseAmt spotBal openAvgPx accAvgPx".split(), "")
 ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
@@ -138,63 +125,6 @@ def parse_ts(value: str) -> int:
                    .replace(tzinfo=UTC).timestamp() * 1000)
     except ValueError:
         raise Reject(Reason.BAD_TIMESTAMP) from None
-
-
-def num(d: Decimal | None) -> str:
-    """OKX's plain decimal strings: no exponent, no trailing zeros, "" for nothing."""
-    if d is None:
-        return ""
-    s = format(d.normalize(), "f")
-    return "0" if s in ("-0", "0") else s
-
-
-def opt(p: dict[str, Any], name: str) -> str | None:
-    """A parameter, where python-okx's empty strings mean 'not sent'."""
-    v = p.get(name)
-    if v is None or v == "":
-        return None
-    if not isinstance(v, str):
-        raise Reject(Reason.BAD_PARAM, param=name)
-    return v
-
-
-def need(p: dict[str, Any], name: str) -> str:
-    v = opt(p, name)
-    if v is None:
-        raise Reject(Reason.MISSING_PARAM, param=name)
-    return v
-
-
-def dec(p: dict[str, Any], name: str, required: bool = True) -> Decimal | None:
-    raw = need(p, name) if required else opt(p, name)
-    if raw is None:
-        return None
-    try:
-        v = Decimal(raw)
-    except InvalidOperation:
-        raise Reject(Reason.BAD_PARAM, param=name) from None
-    if not v.is_finite() or v <= 0:
-        raise Reject(Reason.BAD_PARAM, param=name)
-    return v
-
-
-def spec_of(inst_id: str) -> MarketSpec:
-    spec = BY_INST_ID.get(inst_id)
-    if spec is None:
-        raise Reject(Reason.BAD_SYMBOL, inst_id=inst_id)
-    return spec
-
-
-def instrument(m: MarketSpec) -> dict[str, Any]:
-    return {
-        "alias": "", "auctionEndTime": "", "baseCcy": m.base, "category": "1", "ctMult": "", "ctType": "",
-        "ctVal": "", "ctValCcy": "", "expTime": "", "instFamily": "", "instId": m.inst_id, "instType": "SPOT",
-        "lever": "", "listTime": "1606468572000", "lotSz": num(m.lot_step), "maxIcebergSz": num(m.max_qty),
-        "maxLmtAmt": num(m.max_notional), "maxLmtSz": num(m.max_qty), "maxMktAmt": num(m.max_notional),
-        "maxMktSz": num(m.max_notional), "maxStopSz": num(m.max_notional), "maxTriggerSz": num(m.max_qty),
-        "maxTwapSz": num(m.max_qty), "minSz": num(m.min_qty), "optType": "", "quoteCcy": m.quote,
-        "ruleType": "normal", "settleCcy": "", "state": "live", "stk": "", "tickSz": num(m.tick_size), "uly": "",
-    }
 
 
 class Okx(Dialect):
@@ -262,7 +192,7 @@ class Okx(Dialect):
         if call is not None and self.writes_orders(call) and self.is_per_order(reject):
             # Refused before the orders were looked at (e.g. the account's region): every order fails alike.
             spec = self.spec_for(reject)
-            return self.success([self.failed(spec, reject, item) for item in self._raw_items(call)], call)
+            return self.success([self.failed(spec, reject, item) for item in params.raw_items(call.body)], call)
         return super().render(reject, call)
 
     def routes(self) -> list[Route]:
@@ -319,33 +249,6 @@ class Okx(Dialect):
             return False
         return now - (key.last_used_at or key.created_at) >= IDLE_EXPIRY_MS
 
-    # ---- request parsing ----
-
-    def body(self, call: Call) -> Any:
-        if not call.body:
-            raise Reject(Reason.BAD_PARAM, spec=EMPTY_BODY)
-        try:
-            return json.loads(call.body)
-        except (ValueError, UnicodeDecodeError):
-            raise Reject(Reason.BAD_PARAM, spec=JSON_SYNTAX) from None
-
-    def items(self, call: Call, batch: bool) -> list[dict[str, Any]]:
-        data = self.body(call)
-        items = data if batch and isinstance(data, list) else [data]
-        if not items or not all(isinstance(i, dict) for i in items):
-            raise Reject(Reason.BAD_PARAM, spec=JSON_SYNTAX)
-        if len(items) > BATCH_LIMIT:
-            raise Reject(Reason.BATCH_TOO_LARGE, limit=BATCH_LIMIT)
-        return items
-
-    def _raw_items(self, call: Call) -> list[dict[str, Any]]:
-        try:
-            data = json.loads(call.body)
-        except (ValueError, UnicodeDecodeError):
-            return [{}]
-        items = data if isinstance(data, list) else [data]
-        return [i if isinstance(i, dict) else {} for i in items] or [{}]
-
     def failed(self, spec: ErrorSpec, reject: Reject, item: dict[str, Any]) -> dict[str, Any]:
         return {"clOrdId": str(item.get("clOrdId") or ""), "ordId": str(item.get("ordId") or ""),
                 "sCode": str(spec.code), "sMsg": spec.message(reject.detail), "tag": str(item.get("tag") or ""),
@@ -366,45 +269,25 @@ class Okx(Dialect):
     # ---- public ----
 
     def instruments(self, call: Call) -> list[dict[str, Any]]:
-        inst_type = need(call.query, "instType")
-        if inst_type not in INST_TYPES:
-            raise Reject(Reason.BAD_PARAM, param="instType")
-        inst_id = opt(call.query, "instId")
-        if inst_type != "SPOT":
+        if params.inst_type(call.query) != "SPOT":
             return []
-        return [instrument(spec_of(inst_id))] if inst_id else [instrument(m) for m in MARKETS]
+        inst_id = opt(call.query, "instId")
+        return [js.instrument(spec_of(inst_id))] if inst_id else [js.instrument(m) for m in MARKETS]
 
     def _ticker(self, m: MarketSpec) -> dict[str, Any]:
-        p, t, now = self.ledger.price(m.symbol), m.tick_size, str(self.ctx.now_ms())
-        return {"instType": "SPOT", "instId": m.inst_id, "last": num(p), "lastSz": "0.1", "askPx": num(p + t),
-                "askSz": "1", "bidPx": num(p - t), "bidSz": "1", "open24h": num(m.price),
-                "high24h": num(max(p, m.price)), "low24h": num(min(p, m.price)), "volCcy24h": "0",
-                "vol24h": "0", "ts": now, "sodUtc0": num(m.price), "sodUtc8": num(m.price)}
+        return js.ticker(m, self.ledger.price(m.symbol), self.ctx.now_ms())
 
     def ticker(self, call: Call) -> list[dict[str, Any]]:
         return [self._ticker(spec_of(need(call.query, "instId")))]
 
     def tickers(self, call: Call) -> list[dict[str, Any]]:
-        inst_type = need(call.query, "instType")
-        if inst_type not in INST_TYPES:
-            raise Reject(Reason.BAD_PARAM, param="instType")
-        return [self._ticker(m) for m in MARKETS] if inst_type == "SPOT" else []
+        return [self._ticker(m) for m in MARKETS] if params.inst_type(call.query) == "SPOT" else []
 
     # ---- account ----
 
     def config(self, call: Call) -> list[dict[str, Any]]:
-        key, acct = call.key, call.account
-        assert key is not None and acct is not None
-        return [{
-            "uid": acct.uid, "mainUid": acct.parent_uid or acct.uid, "acctLv": "1", "acctStpMode": "cancel_maker",
-            "posMode": "net_mode", "autoLoan": False, "greeksType": "PA", "feeType": "0", "level": "Lv1",
-            "levelTmp": "", "ctIsoMode": "automatic", "mgnIsoMode": "automatic", "spotOffsetType": "",
-            "stgyType": "0", "roleType": "0", "traderInsts": [], "spotRoleType": "0", "spotTraderInsts": [],
-            "opAuth": "0", "kycLv": "0" if acct.kyc_required else "2", "label": key.label,
-            "ip": ",".join(key.ips), "perm": ",".join(key.permissions.get("perm", [])),
-            "type": "1" if acct.is_sub else "0", "liquidationGear": "-1", "enableSpotBorrow": False,
-            "spotBorrowAutoRepay": False, "settleCcy": "USDT", "settleCcyList": ["USD", "USDC", "USDG"],
-        }]
+        assert call.key is not None and call.account is not None
+        return [js.config(call.key, call.account)]
 
     def _usd(self, ccy: str, amount: Decimal) -> Decimal:
         if ccy == "USDT":
@@ -416,100 +299,42 @@ class Okx(Dialect):
         acct = call.account
         assert acct is not None
         wanted = set((opt(call.query, "ccy") or "").split(",")) - {""}
-        now = str(self.ctx.now_ms())
-        details = []
-        for ccy, b in sorted(acct.balances.items()):
-            if (wanted and ccy not in wanted) or not (b.free or b.locked):
-                continue
-            eq = b.free + b.locked
-            details.append({
-                **DETAIL_BLANKS, "ccy": ccy, "eq": num(eq), "cashBal": num(eq), "availBal": num(b.free),
-                "frozenBal": num(b.locked), "ordFrozen": num(b.locked), "disEq": num(self._usd(ccy, eq)),
-                "eqUsd": num(self._usd(ccy, eq)), "fixedBal": "0", "stgyEq": "0", "spotIsoBal": "0", "twap": "0",
-                "uTime": now,
-            })
-        total = sum((self._usd(d["ccy"], Decimal(d["eq"])) for d in details), Decimal(0))
-        return [{"adjEq": "", "availEq": "", "borrowFroz": "", "details": details, "imr": "", "isoEq": "",
-                 "mgnRatio": "", "mmr": "", "notionalUsd": "", "ordFroz": "", "totalEq": num(total), "uTime": now,
-                 "upl": ""}]
+        return [js.balance(acct, wanted, self._usd, self.ctx.now_ms())]
 
     def trade_fee(self, call: Call) -> list[dict[str, Any]]:
-        if need(call.query, "instType") not in INST_TYPES:
-            raise Reject(Reason.BAD_PARAM, param="instType")
-        rate = num(-FEE_RATE)  # negative: a charge
-        return [{"category": "1", "delivery": "", "exercise": "", "instType": call.query["instType"],
-                 "level": "Lv1", "maker": rate, "taker": rate, "makerU": "", "takerU": "", "makerUSDC": "",
-                 "takerUSDC": "", "ts": str(self.ctx.now_ms()), "feeGroup": [{"groupId": "1", "maker": rate,
-                                                                               "taker": rate}]}]
+        return [js.trade_fee(str(params.inst_type(call.query)), self.ctx.now_ms())]
 
     def currencies(self, call: Call) -> list[dict[str, Any]]:
-        assets = sorted({a for m in MARKETS for a in (m.base, m.quote)})
-        return [{"ccy": a, "name": a, "chain": f"{a}-{a}", "canDep": True, "canWd": True, "canInternal": True,
-                 "mainNet": True, "minDep": "0.00000001", "minWd": "0.001", "maxWd": "1000000", "minFee": "0.0001",
-                 "maxFee": "0.001", "wdTickSz": "8", "wdQuota": "10000000", "usedWdQuota": "0", "needTag": False,
-                 "logoLink": "", "minDepArrivalConfirm": "1", "minWdUnlockConfirm": "1", "depQuotaFixed": "",
-                 "usedDepQuotaFixed": "", "depQuoteDailyLayer2": "", "burningFeeRate": ""} for a in assets]
+        return js.currencies()
 
     # ---- trading ----
 
     def place(self, call: Call, batch: bool) -> list[dict[str, Any]]:
-        items = self.items(call, batch)
-        orders = [self.parse_order(i) for i in items]  # malformed input refuses the whole request
+        items = params.items(call.body, batch)
+        orders = [NewOrder.parse(i) for i in items]  # malformed input refuses the whole request
         return [self.per_order(item, lambda o=o: self.place_one(call, o)) for item, o in zip(items, orders,
                                                                                                strict=True)]
 
-    def parse_order(self, p: dict[str, Any]) -> dict[str, Any]:
-        inst_id = need(p, "instId")
-        td_mode = need(p, "tdMode")
-        side = need(p, "side")
-        ord_type = need(p, "ordType")
-        if side not in ("buy", "sell"):
-            raise Reject(Reason.BAD_SIDE, param="side")
-        if ord_type not in ORD_TYPES:
-            raise Reject(Reason.BAD_ORDER_TYPE, param="ordType")
-        sz = dec(p, "sz")
-        px = dec(p, "px", required=ord_type != "market")
-        tgt = opt(p, "tgtCcy")
-        if tgt not in (None, "base_ccy", "quote_ccy"):
-            raise Reject(Reason.BAD_PARAM, param="tgtCcy")
-        cl = opt(p, "clOrdId")
-        if cl is not None and not CLORDID_RE.match(cl):
-            raise Reject(Reason.BAD_PARAM, param="clOrdId")
-        # Spot market buys are sized in the quote currency unless tgtCcy says otherwise (docs: tgtCcy).
-        by_quote = ord_type == "market" and (tgt or ("quote_ccy" if side == "buy" else "base_ccy")) == "quote_ccy"
-        return {"inst_id": inst_id, "td_mode": td_mode, "side": side, "ord_type": ord_type, "sz": sz, "px": px,
-                "by_quote": by_quote, "cl": cl, "tag": opt(p, "tag") or ""}
-
-    def place_one(self, call: Call, o: dict[str, Any]) -> dict[str, Any]:
-        spec = spec_of(o["inst_id"])
-        if o["td_mode"] != "cash":  # a spot-mode account (acctLv 1) cannot trade on margin
+    def place_one(self, call: Call, o: NewOrder) -> dict[str, Any]:
+        spec = spec_of(o.inst_id)
+        if o.td_mode != "cash":  # a spot-mode account (acctLv 1) cannot trade on margin
             raise Reject(Reason.BAD_PARAM, spec=ACCOUNT_MODE, per_order=True)
-        sz: Decimal = o["sz"]
-        qty, quote = (None, sz) if o["by_quote"] else (sz, None)
+        qty, quote = (None, o.sz) if o.by_quote else (o.sz, None)
         if qty is not None:
             if qty < spec.min_qty:
                 raise Reject(Reason.FILTER_MIN_QTY)
-            if o["ord_type"] != "market" and qty > spec.max_qty:
-                raise Reject(Reason.BAD_PARAM, spec=MAX_LIMIT, per_order=True, limit=num(spec.max_qty))
-        if o["by_quote"] and o["side"] == "sell":  # the ledger sizes sells in base: convert at the mid
-            qty, quote = (sz / self.ledger.price(spec.symbol)).quantize(spec.lot_step, "ROUND_DOWN"), None
-        order = self.ledger.place_order(self.name, self.uid(call), spec.symbol, o["side"].upper(),
-                                        "MARKET" if o["ord_type"] == "market" else "LIMIT", qty, o["px"], quote,
-                                        o["cl"], ORD_TYPES[o["ord_type"]], wire_type=o["ord_type"], tag=o["tag"])
-        return {"clOrdId": o["cl"] or "", "ordId": str(order.id), "tag": o["tag"], "ts": str(order.created_at),
+            if o.ord_type != "market" and qty > spec.max_qty:
+                raise Reject(Reason.BAD_PARAM, spec=MAX_LIMIT, per_order=True, limit=js.num(spec.max_qty))
+        if o.by_quote and o.side == "sell":  # the ledger sizes sells in base: convert at the mid
+            qty, quote = (o.sz / self.ledger.price(spec.symbol)).quantize(spec.lot_step, "ROUND_DOWN"), None
+        order = self.ledger.place_order(self.name, self.uid(call), spec.symbol, o.side.upper(),
+                                        "MARKET" if o.ord_type == "market" else "LIMIT", qty, o.px, quote,
+                                        o.cl, ORD_TYPES[o.ord_type], wire_type=o.ord_type, tag=o.tag)
+        return {"clOrdId": o.cl or "", "ordId": str(order.id), "tag": o.tag, "ts": str(order.created_at),
                 "sCode": "0", "sMsg": "Order placed"}
 
-    def _ref(self, p: dict[str, Any]) -> tuple[MarketSpec, int | None, str | None]:
-        spec = spec_of(need(p, "instId"))
-        ord_id, cl = opt(p, "ordId"), opt(p, "clOrdId")
-        if ord_id is None and cl is None:
-            raise Reject(Reason.BAD_PARAM, spec=EITHER, param="ordId", other="clOrdId")
-        if ord_id is not None and not ord_id.isdigit():
-            raise Reject(Reason.BAD_PARAM, param="ordId")
-        return spec, (int(ord_id) if ord_id else None), cl
-
     def cancel(self, call: Call, batch: bool) -> list[dict[str, Any]]:
-        items = self.items(call, batch)
+        items = params.items(call.body, batch)
         for i in items:
             need(i, "instId")
             if opt(i, "ordId") is None and opt(i, "clOrdId") is None:
@@ -517,97 +342,44 @@ class Okx(Dialect):
         return [self.per_order(i, lambda i=i: self.cancel_one(call, i)) for i in items]
 
     def cancel_one(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
-        spec, ord_id, cl = self._ref(p)
+        spec, ord_id, cl = params.order_ref(p)
         try:
             order = self.ledger.cancel_order(self.name, self.uid(call), spec.symbol, ord_id, cl)
         except Reject as reject:
             if reject.reason is Reason.UNKNOWN_ORDER:
                 raise Reject(Reason.CANCEL_REJECTED) from None
             raise
-        return {"clOrdId": self._cl(order), "ordId": str(order.id),
+        return {"clOrdId": js.cl_ord_id(order), "ordId": str(order.id),
                 "ts": str(order.updated_at), "sCode": "0", "sMsg": ""}
 
     def get_order(self, call: Call) -> list[dict[str, Any]]:
-        spec, ord_id, cl = self._ref(call.query)  # a GET answers 51603 at the top level: it writes no orders
-        return [self.order_json(self.ledger.get_order(self.name, self.uid(call), spec.symbol, ord_id, cl))]
+        spec, ord_id, cl = params.order_ref(call.query)  # a GET answers 51603 at the top level: it writes no orders
+        return [js.order_json(self.ledger.get_order(self.name, self.uid(call), spec.symbol, ord_id, cl))]
 
     def _listing(self, call: Call, open_: bool, inst_type_required: bool) -> list[Order]:
         q = call.query
-        spot, symbol = self._scope(q, inst_type_required)
+        spot, symbol = params.scope(q, inst_type_required)
         if not spot:
             return []
         orders = self.ledger.open_orders(self.name, self.uid(call), symbol) if open_ else \
             [o for o in self.ledger.account_orders(self.name, self.uid(call), symbol) if not o.is_open]
         state, ord_type = opt(q, "state"), opt(q, "ordType")
-        orders = [o for o in orders if state in (None, STATES[o.status]) and ord_type in (None, self._ord_type(o))]
-        return sorted(orders, key=lambda o: o.id, reverse=True)[:self._limit(q)]
-
-    @staticmethod
-    def _scope(q: dict[str, str], inst_type_required: bool) -> tuple[bool, str | None]:
-        """(whether spot is asked for, the ledger symbol of instId) for the listing endpoints."""
-        inst_type = need(q, "instType") if inst_type_required else opt(q, "instType")
-        if inst_type is not None and inst_type not in INST_TYPES:
-            raise Reject(Reason.BAD_PARAM, param="instType")
-        inst_id = opt(q, "instId")
-        return inst_type in (None, "SPOT"), (spec_of(inst_id).symbol if inst_id else None)
-
-    @staticmethod
-    def _limit(q: dict[str, str]) -> int:
-        raw = opt(q, "limit") or "100"
-        if not raw.isdigit() or not 0 < int(raw) <= 100:
-            raise Reject(Reason.BAD_PARAM, param="limit")
-        return int(raw)
+        orders = [o for o in orders if state in (None, js.STATES[o.status]) and ord_type in (None, js.ord_type(o))]
+        return sorted(orders, key=lambda o: o.id, reverse=True)[:params.limit(q)]
 
     def orders_pending(self, call: Call) -> list[dict[str, Any]]:
-        return [self.order_json(o) for o in self._listing(call, True, False)]
+        return [js.order_json(o) for o in self._listing(call, True, False)]
 
     def orders_history(self, call: Call) -> list[dict[str, Any]]:
-        return [self.order_json(o) for o in self._listing(call, False, True)]
+        return [js.order_json(o) for o in self._listing(call, False, True)]
 
     def fills(self, call: Call, inst_type_required: bool) -> list[dict[str, Any]]:
         q = call.query
-        spot, symbol = self._scope(q, inst_type_required)
+        spot, symbol = params.scope(q, inst_type_required)
         if not spot:
             return []
         trades = self.ledger.account_trades(self.name, self.uid(call), symbol)
         ord_id, begin, end = opt(q, "ordId"), int(opt(q, "begin") or 0), int(opt(q, "end") or 2**63)
         trades = [t for t in trades if ord_id in (None, str(t.order_id)) and begin <= t.time <= end]
-        return [self.fill_json(t) for t in sorted(trades, key=lambda t: t.id, reverse=True)[:self._limit(q)]]
-
-    # ---- rendering ----
-
-    @staticmethod
-    def _ord_type(o: Order) -> str:
-        return o.wire_type or {"IOC": "ioc", "FOK": "fok"}.get(o.time_in_force, o.type.lower())
-
-    @staticmethod
-    def _cl(o: Order) -> str:
-        return o.client_order_id if o.client_order_id_given else ""
-
-    def order_json(self, o: Order) -> dict[str, Any]:
-        spec, by_quote, filled = BY_SYMBOL[o.symbol], o.quote_qty is not None, o.filled > 0
-        avg = num(o.avg_price) if filled else ""
-        return {
-            **ORDER_BLANKS, "instType": "SPOT", "instId": spec.inst_id, "ordId": str(o.id), "clOrdId": self._cl(o),
-            "tag": o.tag, "px": num(o.price), "sz": num(o.quote_qty if by_quote else o.qty),
-            "pnl": "0", "ordType": self._ord_type(o), "side": o.side.lower(), "posSide": "net", "tdMode": "cash",
-            "accFillSz": num(o.filled), "fillPx": avg, "avgPx": avg, "fillSz": num(o.filled) if filled else "",
-            "fillTime": str(o.updated_at) if filled else "", "state": STATES[o.status], "stpMode": "cancel_maker",
-            "attachAlgoOrds": [], "linkedAlgoOrd": {"algoId": ""}, "feeCcy": o.fee_asset or spec.quote,
-            "fee": num(-o.fee), "rebateCcy": spec.quote, "rebate": "0", "category": "normal", "reduceOnly": "false",
-            "isTpLimit": "false", "tgtCcy": "quote_ccy" if by_quote else "", "tradeQuoteCcy": spec.quote,
-            "uTime": str(o.updated_at), "cTime": str(o.created_at),
-        }
-
-    def fill_json(self, t: Trade) -> dict[str, Any]:
-        spec = BY_SYMBOL[t.symbol]
-        order = self.ledger.orders.get(t.order_id)
-        return {
-            "instType": "SPOT", "instId": spec.inst_id, "tradeId": str(t.id), "ordId": str(t.order_id),
-            "clOrdId": self._cl(order) if order else "", "billId": str(t.id), "subType": "1",
-            "tag": order.tag if order else "", "fillPx": num(t.price), "fillSz": num(t.qty),
-            "fillIdxPx": "", "fillPnl": "0", "fillPxVol": "", "fillPxUsd": "", "fillMarkVol": "", "fillFwdPx": "",
-            "fillMarkPx": "", "side": t.side.lower(), "posSide": "net", "execType": "M" if t.maker else "T",
-            "feeCcy": t.fee_asset, "fee": num(-t.fee), "feeRate": num(-FEE_RATE), "ts": str(t.time),
-            "fillTime": str(t.time),
-        }
+        return [js.fill_json(t, self.ledger.orders.get(t.order_id))
+                for t in sorted(trades, key=lambda t: t.id, reverse=True)[:params.limit(q)]]
