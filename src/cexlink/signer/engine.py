@@ -29,7 +29,7 @@ from .audit import AuditLog, AuditUnavailable
 from .kek import KekProvider, KekRetired, KeyFileKek
 from .keystore import Binding, SealBroken, open_sealed, rewrap, seal
 from .policy import Policy, Reason, Refused
-from .store import CredentialRow, SignerStore
+from .store import PG_SCHEMA, CredentialRow, SignerStore
 
 SUPPORTED = frozenset(ccxt.exchanges)
 
@@ -263,40 +263,51 @@ class SignCenter:
 
     def close(self) -> None:
         self.audit.close()
+        self._watch.close()
         self.store.engine.dispose()
 
 
 class _RevocationWatch:
-    """Tells, cheaply on every signature, whether another process revoked something since the last look.
+    """Tells, on every signature, whether any process revoked something since the last look, cheaply.
 
     SQLite: ``PRAGMA data_version`` on a private connection changes when any other connection commits (a few
-    microseconds); only then is the revocation epoch read. PostgreSQL: the epoch is read at most every 50 ms.
+    microseconds); only then is the revocation epoch read. PostgreSQL: the epoch row is read on every
+    signature over a private autocommit connection (one loopback round trip): correctness over speed, since
+    a replica must stop signing a revoked key at once.
     """
 
     def __init__(self, store: SignerStore) -> None:
         self.store = store
         self.epoch = store.revocation_epoch()
-        self._raw: sqlite3.Connection | None = None
+        self._sqlite: sqlite3.Connection | None = None
+        self._pg: Any = None
         self._version: int | None = None
-        self._next_poll = 0.0
         if store.is_sqlite:
-            path = store.url.split("///", 1)[1]
-            self._raw = sqlite3.connect(path, check_same_thread=False)
-            self._version = self._raw.execute("PRAGMA data_version").fetchone()[0]
+            self._sqlite = sqlite3.connect(store.url.split("///", 1)[1], check_same_thread=False)
+            self._version = self._sqlite.execute("PRAGMA data_version").fetchone()[0]
+        else:
+            import psycopg
+
+            url = store.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            self._pg = psycopg.connect(url, autocommit=True)
+            self._pg_query = (f"SELECT value FROM {PG_SCHEMA}.meta WHERE name = 'revocation_epoch'")
 
     def changed(self) -> bool:
-        if self._raw is not None:
-            version = self._raw.execute("PRAGMA data_version").fetchone()[0]
+        if self._sqlite is not None:
+            version = self._sqlite.execute("PRAGMA data_version").fetchone()[0]
             if version == self._version:
                 return False
             self._version = version
+            epoch = self.store.revocation_epoch()
         else:
-            now = time.monotonic()
-            if now < self._next_poll:
-                return False
-            self._next_poll = now + 0.05
-        epoch = self.store.revocation_epoch()
+            row = self._pg.execute(self._pg_query, prepare=True).fetchone()
+            epoch = int(row[0]) if row else 0
         if epoch != self.epoch:
             self.epoch = epoch
             return True
         return False
+
+    def close(self) -> None:
+        for conn in (self._sqlite, self._pg):
+            if conn is not None:
+                conn.close()
