@@ -18,7 +18,7 @@ from pybit.unified_trading import HTTP
 from cexlink.sandbox.app import make_context
 from cexlink.sandbox.bybit import sign
 from cexlink.sandbox.clients import ccxt_client
-from cexlink.sandbox.ledger import ApiKey
+from cexlink.sandbox.records import ApiKey
 from cexlink.sandbox.server import SandboxServer
 
 VECTORS = json.loads((Path(__file__).parent.parent / "vectors" / "bybit.json").read_text())["vectors"]

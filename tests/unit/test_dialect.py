@@ -4,12 +4,28 @@ BAD_PARAM fallback, headers) and which account flags refuse reading as well as t
 from __future__ import annotations
 
 import json
+from decimal import Decimal
+from typing import Any
 
 import pytest
 from starlette.datastructures import Headers
 
 from cexlink.sandbox.app import DIALECTS, make_context
-from cexlink.sandbox.dialect import READ, TRADE, Call, Dialect, ErrorSpec
+from cexlink.sandbox.dialect import (
+    READ,
+    TRADE,
+    Call,
+    Dialect,
+    ErrorSpec,
+    decimal_param,
+    limit_param,
+    market_param,
+    optional,
+    order_id_param,
+    plain,
+    required,
+)
+from cexlink.sandbox.pricing import PriceWalk
 from cexlink.sandbox.rejects import Reason, Reject
 
 
@@ -71,3 +87,34 @@ def test_account_flags_refuse_reads_per_dialect(dialect: Dialect, flag: str) -> 
                 dialect.check_account(c, access)
         else:
             assert dialect.check_account(c, access).uid == uid
+
+
+def refusal(fn: Any) -> tuple[Reason, object]:
+    with pytest.raises(Reject) as info:
+        fn()
+    return info.value.reason, info.value.detail.get("param")
+
+
+def test_shared_parameter_rules() -> None:
+    p = {"blank": "", "n": "1.50", "zero": "0", "num": 7, "id": "42", "bad_id": "4x", "limit": "60"}
+    assert optional(p, "blank") is None and optional(p, "absent") is None
+    assert refusal(lambda: optional(p, "num")) == (Reason.BAD_PARAM, "num")  # a JSON number where text is due
+    assert refusal(lambda: required(p, "blank")) == (Reason.MISSING_PARAM, "blank")
+    assert decimal_param(p, "n") == Decimal("1.5") and decimal_param(p, "zero") == 0
+    assert refusal(lambda: decimal_param(p, "zero", positive=True)) == (Reason.BAD_PARAM, "zero")
+    assert decimal_param(p, "absent", required=False) is None
+    assert order_id_param(p, "id") == 42 and order_id_param(p, "absent") is None
+    assert refusal(lambda: order_id_param(p, "bad_id", Reason.UNKNOWN_ORDER)) == (Reason.UNKNOWN_ORDER, "bad_id")
+    assert limit_param(p, 20, 100) == 60 and limit_param({}, 20, 100) == 20
+    assert refusal(lambda: limit_param(p, 20, 50)) == (Reason.BAD_PARAM, "limit")
+    assert market_param({"symbol": "ETHBTC"}).inst_id == "ETH-BTC"
+    assert refusal(lambda: market_param({"symbol": "DOGEUSDT"}))[0] is Reason.BAD_SYMBOL
+    assert (plain(Decimal("1.2300")), plain(Decimal("-0.0")), plain(Decimal("1E+3"))) == ("1.23", "0", "1000")
+
+
+def test_usd_values() -> None:
+    walk = PriceWalk(lambda: 0.0, volatility=Decimal(0))
+    walk.set_price("ETHUSDT", Decimal("2000"))
+    assert walk.usd("ETH", Decimal("0.5")) == Decimal("1000")
+    assert walk.usd("USDT", Decimal("3")) == walk.usd("USDC", Decimal("3")) == Decimal("3")
+    assert walk.usd("DOGE", Decimal("100")) == 0  # no USDT market: no value

@@ -141,3 +141,21 @@ def test_duplicate_client_order_id_is_refused_while_open(ledger: Ledger, uid: st
     with pytest.raises(Reject) as exc:
         ledger.place_order("binance", uid, "BTCUSDT", "BUY", "LIMIT", D("0.01"), D("40000"), client_order_id="a1")
     assert exc.value.reason is Reason.DUPLICATE_ORDER
+
+
+def test_post_only_rests_or_is_refused_when_it_would_take(ledger: Ledger, uid: str) -> None:
+    resting = ledger.place_order("binance", uid, "BTCUSDT", "BUY", "LIMIT", D("0.01"), D("40000"), post_only=True)
+    assert resting.status == "NEW"
+    before = (bal(ledger, uid, "USDT"), len(ledger.orders))
+    with pytest.raises(Reject) as exc:
+        ledger.place_order("binance", uid, "BTCUSDT", "BUY", "LIMIT", D("0.01"), D("50000"), post_only=True)
+    assert exc.value.reason is Reason.WOULD_TAKE
+    assert (bal(ledger, uid, "USDT"), len(ledger.orders)) == before
+
+
+def test_listing_open_or_finished_orders(ledger: Ledger, uid: str) -> None:
+    resting = ledger.place_order("binance", uid, "BTCUSDT", "BUY", "LIMIT", D("0.01"), D("40000"))
+    filled = ledger.place_order("binance", uid, "BTCUSDT", "SELL", "MARKET", D("0.01"))
+    assert [o.id for o in ledger.account_orders("binance", uid, is_open=True)] == [resting.id]
+    assert [o.id for o in ledger.account_orders("binance", uid, "BTCUSDT", is_open=False)] == [filled.id]
+    assert len(ledger.account_orders("binance", uid)) == 2

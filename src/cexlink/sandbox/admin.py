@@ -16,8 +16,9 @@ from starlette.routing import Route
 
 from . import permissions
 from .dialect import Context, json_response
-from .ledger import EXCHANGES, Account, ApiKey, Order
+from .ledger import EXCHANGES
 from .markets import BY_SYMBOL
+from .records import Account, ApiKey, Order
 
 DAY_MS = 86_400_000
 # How long a key without an IP whitelist lives when created on the exchange's site (Bybit: 90 days).
@@ -46,6 +47,20 @@ def _exchange(value: Any) -> str:
     if value not in EXCHANGES:
         raise AdminInputError("exchange", f"must be one of {', '.join(EXCHANGES)}")
     return str(value)
+
+
+def _refuse_unknown(body: dict[str, Any], known: Any, why: str) -> None:
+    unknown = set(body) - set(known)
+    if unknown:
+        raise AdminInputError(sorted(unknown)[0], why)
+
+
+def _native_permissions(exchange: str, words: Any) -> dict[str, Any]:
+    """Neutral permission words as the exchange's own, or an error naming the field."""
+    try:
+        return permissions.native(exchange, permissions.parse(words))
+    except ValueError as e:
+        raise AdminInputError("permissions", str(e)) from None
 
 
 def _key_flag(exchange: str, name: str, value: Any) -> bool:
@@ -174,9 +189,7 @@ class Admin:
     def patch_account(self, body: dict[str, Any], exchange: str, uid: str,
                       query: dict[str, str]) -> dict[str, Any]:
         flags = {k: body[k] for k in ("suspended", "kyc_required", "region_restricted") if k in body}
-        unknown = set(body) - set(flags)
-        if unknown:
-            raise AdminInputError(sorted(unknown)[0], "is not an account flag")
+        _refuse_unknown(body, flags, "is not an account flag")
         return account_json(self.ledger.set_account_flags(exchange, uid, **flags))
 
     def fund(self, body: dict[str, Any], exchange: str, uid: str, query: dict[str, str]) -> dict[str, Any]:
@@ -194,11 +207,8 @@ class Admin:
     def create_key(self, body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
         """Create a key; with no ``uid``, first open a new account (a sub-account with ``sub_account``)."""
         exchange = _exchange(body.get("exchange"))
-        try:
-            words = permissions.parse(body.get("permissions"))
-        except ValueError as e:
-            raise AdminInputError("permissions", str(e)) from None
-        native = body.get("native_permissions") or permissions.native(exchange, words)
+        native = _native_permissions(exchange, body.get("permissions"))  # checked even when overridden below
+        native = body.get("native_permissions") or native
         ips = body.get("ips") or []
         if isinstance(ips, str):
             ips = [ip.strip() for ip in ips.split(",") if ip.strip()]
@@ -228,18 +238,12 @@ class Admin:
         return {**key_json(key, with_secret=True), "created": True}
 
     def get_key(self, body: dict[str, Any], exchange: str, api_key: str, query: dict[str, str]) -> dict[str, Any]:
-        key = self.ledger.keys.get((exchange, api_key))
-        if key is None:
-            raise KeyError(f"no {exchange} key {api_key[:4]}…")
-        return key_json(key)
+        return key_json(self.ledger.key(exchange, api_key))
 
     def patch_key(self, body: dict[str, Any], exchange: str, api_key: str, query: dict[str, str]) -> dict[str, Any]:
         changes: dict[str, Any] = {}
         if "permissions" in body:
-            try:
-                changes["permissions"] = permissions.native(exchange, permissions.parse(body["permissions"]))
-            except ValueError as e:
-                raise AdminInputError("permissions", str(e)) from None
+            changes["permissions"] = _native_permissions(exchange, body["permissions"])
         for name in ("ips", "expires_at", "agreement_accepted", "revoked", "label"):
             if name in body:
                 changes[name] = body[name]
@@ -247,9 +251,7 @@ class Admin:
             changes["frozen"] = _key_flag(exchange, "frozen", body["frozen"])
         if "last_used_at" in body:  # e.g. to age a key without moving the clock
             changes["last_used_at"] = _optional_ms(body["last_used_at"], "last_used_at")
-        unknown = set(body) - set(changes)
-        if unknown:
-            raise AdminInputError(sorted(unknown)[0], "cannot be changed")
+        _refuse_unknown(body, changes, "cannot be changed")
         return key_json(self.ledger.update_key(exchange, api_key, **changes))
 
     def revoke_key(self, body: dict[str, Any], exchange: str, api_key: str, query: dict[str, str]) -> dict[str, Any]:

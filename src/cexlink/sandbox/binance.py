@@ -28,9 +28,12 @@ from .dialect import (
     ErrorSpec,
     decimal_param,
     json_response,
+    market_param,
+    optional,
+    order_id_param,
     required,
 )
-from .markets import BY_SYMBOL, MARKETS, MarketSpec
+from .markets import MARKETS, MarketSpec
 from .rejects import Reason, Reject
 
 DAY_MS = 86_400_000
@@ -242,13 +245,6 @@ class Binance(Dialect):
         form = call.form() if call.body and call.method != "GET" else {}
         return {**form, **call.query}
 
-    def market_of(self, params: dict[str, str]) -> MarketSpec:
-        symbol = required(params, "symbol")
-        spec = BY_SYMBOL.get(symbol)
-        if spec is None:
-            raise Reject(Reason.BAD_SYMBOL, symbol=symbol)
-        return spec
-
     # ---- public ----
 
     def exchange_info(self, call: Call) -> dict[str, Any]:
@@ -261,7 +257,7 @@ class Binance(Dialect):
     def _prices(self, call: Call) -> list[tuple[MarketSpec, Decimal]]:
         self.ledger.tick()
         if "symbol" in call.query:
-            spec = self.market_of(call.query)
+            spec = market_param(call.query)
             return [(spec, self.ledger.walk.price(spec.symbol))]
         return [(m, self.ledger.walk.price(m.symbol)) for m in MARKETS]
 
@@ -284,7 +280,6 @@ class Binance(Dialect):
         return js.account_json(acct, can_trade, self.params(call).get("omitZeroBalances") == "true", now)
 
     def api_restrictions(self, call: Call) -> dict[str, Any]:
-        assert call.key is not None
         return js.restrictions_json(call.key, self.trading_expiry(call.key), self.ctx.now_ms())
 
     def count_order(self, call: Call, uid: str) -> None:
@@ -299,9 +294,8 @@ class Binance(Dialect):
 
     def new_order(self, call: Call) -> dict[str, Any]:
         p = self.params(call)
-        assert call.key is not None
-        self.count_order(call, call.key.uid)
-        spec = self.market_of(p)
+        self.count_order(call, self.uid(call))
+        spec = market_param(p)
         side, type_ = required(p, "side").upper(), required(p, "type").upper()
         if type_ == "LIMIT" and "timeInForce" not in p:
             raise Reject(Reason.MISSING_PARAM, param="timeInForce")
@@ -317,39 +311,32 @@ class Binance(Dialect):
         price = decimal_param(p, "price", required=type_ != "MARKET")
         if type_ == "MARKET" and qty is None and quote_qty is None:
             raise Reject(Reason.MISSING_PARAM, param="quantity")
-        if type_ == "LIMIT_MAKER" and price is not None:
-            mid = self.ledger.price(spec.symbol)
-            if (side == "BUY" and price >= mid) or (side == "SELL" and price <= mid):
-                raise Reject(Reason.WOULD_TAKE)
-        order = self.ledger.place_order(self.name, call.key.uid, spec.symbol, side,
+        order = self.ledger.place_order(self.name, self.uid(call), spec.symbol, side,
                                         "LIMIT" if type_ == "LIMIT_MAKER" else type_, qty, price, quote_qty,
-                                        p.get("newClientOrderId"), tif, wire_type=type_)
+                                        p.get("newClientOrderId"), tif, wire_type=type_,
+                                        post_only=type_ == "LIMIT_MAKER")
         return js.new_order_json(order, resp_type, [t for t in self.ledger.trades[-1:] if t.order_id == order.id])
 
-    def _order_ref(self, p: dict[str, str]) -> tuple[int | None, str | None]:
-        order_id = p.get("orderId")
-        client_id = p.get("origClientOrderId")
+    @staticmethod
+    def _order_ref(p: dict[str, str]) -> tuple[int | None, str | None]:
+        order_id, client_id = order_id_param(p, "orderId"), optional(p, "origClientOrderId")
         if order_id is None and client_id is None:
             raise Reject(Reason.MISSING_PARAM, param="orderId")
-        if order_id is not None and not order_id.isdigit():
-            raise Reject(Reason.BAD_PARAM, param="orderId")
-        return (int(order_id) if order_id is not None else None), client_id
+        return order_id, client_id
 
     def get_order(self, call: Call) -> dict[str, Any]:
         p = self.params(call)
-        spec = self.market_of(p)
+        spec = market_param(p)
         order_id, client_id = self._order_ref(p)
-        assert call.key is not None
-        order = self.ledger.get_order(self.name, call.key.uid, spec.symbol, order_id, client_id)
+        order = self.ledger.get_order(self.name, self.uid(call), spec.symbol, order_id, client_id)
         return js.order_json(order)
 
     def cancel_order(self, call: Call) -> Any:
         p = self.params(call)
-        spec = self.market_of(p)
+        spec = market_param(p)
         order_id, client_id = self._order_ref(p)
-        assert call.key is not None
         try:
-            order = self.ledger.cancel_order(self.name, call.key.uid, spec.symbol, order_id, client_id)
+            order = self.ledger.cancel_order(self.name, self.uid(call), spec.symbol, order_id, client_id)
         except Reject as reject:
             if reject.reason is Reason.UNKNOWN_ORDER:
                 raise Reject(Reason.CANCEL_REJECTED, order_id=order_id) from None
@@ -358,23 +345,20 @@ class Binance(Dialect):
 
     def open_orders(self, call: Call) -> list[dict[str, Any]]:
         p = self.params(call)
-        symbol = self.market_of(p).symbol if "symbol" in p else None
-        assert call.key is not None
-        return [js.order_json(o) for o in self.ledger.open_orders(self.name, call.key.uid, symbol)]
+        symbol = market_param(p).symbol if "symbol" in p else None
+        return [js.order_json(o) for o in self.ledger.open_orders(self.name, self.uid(call), symbol)]
 
     def all_orders(self, call: Call) -> list[dict[str, Any]]:
         p = self.params(call)
-        spec = self.market_of(p)
-        assert call.key is not None
+        spec = market_param(p)
         limit = min(int(p.get("limit") or 500), 1000)
-        orders = self.ledger.account_orders(self.name, call.key.uid, spec.symbol)
+        orders = self.ledger.account_orders(self.name, self.uid(call), spec.symbol)
         return [js.order_json(o) for o in orders][-limit:]
 
     def my_trades(self, call: Call) -> list[dict[str, Any]]:
         p = self.params(call)
-        spec = self.market_of(p)
-        assert call.key is not None
-        trades = self.ledger.account_trades(self.name, call.key.uid, spec.symbol)
+        spec = market_param(p)
+        trades = self.ledger.account_trades(self.name, self.uid(call), spec.symbol)
         if "orderId" in p:
             trades = [t for t in trades if str(t.order_id) == p["orderId"]]
         limit = min(int(p.get("limit") or 500), 1000)

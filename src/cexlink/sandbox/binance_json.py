@@ -10,8 +10,8 @@ from decimal import Decimal
 from typing import Any
 
 from . import permissions
-from .ledger import Account, ApiKey, Order, Trade
 from .markets import MarketSpec
+from .records import Account, ApiKey, Order, Trade
 
 ORDER_TYPES = ("LIMIT", "MARKET", "LIMIT_MAKER")  # what the sandbox matches; exchangeInfo lists only these
 # Fields that carry times, scaled to µs when the client sends X-MBX-TIME-UNIT: MICROSECOND.

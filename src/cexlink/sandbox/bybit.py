@@ -26,9 +26,24 @@ from starlette.responses import Response
 
 from . import bybit_json as js
 from . import permissions
-from .dialect import READ, TRADE, Call, Dialect, Endpoint, ErrorSpec, decimal_param, json_response, required
-from .ledger import Order
+from .dialect import (
+    READ,
+    TRADE,
+    Call,
+    Dialect,
+    Endpoint,
+    ErrorSpec,
+    decimal_param,
+    json_response,
+    limit_param,
+    market_param,
+    optional,
+    order_id_param,
+    required,
+    required_headers,
+)
 from .markets import BY_SYMBOL, MARKETS, MarketSpec
+from .records import Order
 from .rejects import Reason, Reject
 
 AUTH_FAILED = ErrorSpec(401, 10007, "User authentication failed.")
@@ -155,16 +170,12 @@ class Bybit(Dialect):
             reset = self.ctx.now_ms() + 1000 * int(reject.detail.get("retry_after", 1))
             call.response_headers.update(limit_headers(cfg.weight_per_window, 0, reset))
             raise
-        window = limits._windows.get((self.name, caller))  # no public accessor for the window start yet
-        start = window.start if window else self.ctx.clock()
+        start, _ = limits.window(self.name, caller)
         call.response_headers.update(limit_headers(cfg.weight_per_window, max(0, cfg.weight_per_window - used),
                                                    int((start + cfg.window_seconds) * 1000)))
 
     def authenticate(self, call: Call, access: str) -> None:
-        for header, reason in AUTH_HEADERS.items():
-            if not call.headers.get(header):
-                raise Reject(reason)
-        api_key, timestamp, signature = (call.headers[h] for h in AUTH_HEADERS)
+        api_key, timestamp, signature = required_headers(call, AUTH_HEADERS)
         recv_raw = call.headers.get("x-bapi-recv-window")
         key = self.ledger.find_key(self.name, api_key)
         if key is None:
@@ -211,20 +222,6 @@ class Bybit(Dialect):
     def category(self, p: dict[str, str], spot_only: bool = False) -> str:
         return self.choice(p, "category", ("spot",) if spot_only else ("spot", "linear", "inverse", "option"))
 
-    @staticmethod
-    def market_of(p: dict[str, str]) -> MarketSpec:
-        symbol = required(p, "symbol")
-        spec = BY_SYMBOL.get(symbol)
-        if spec is None:
-            raise Reject(Reason.BAD_SYMBOL, symbol=symbol)
-        return spec
-
-    @staticmethod
-    def limit(p: dict[str, str], default: int, cap: int) -> int:
-        raw = p.get("limit") or str(default)
-        if not raw.isdigit() or not 1 <= int(raw) <= cap:
-            raise Reject(Reason.BAD_PARAM, param="limit")
-        return int(raw)
 
     # ---- public ----
 
@@ -257,19 +254,13 @@ class Bybit(Dialect):
     def account_info(self, call: Call) -> dict[str, Any]:
         return js.account_info_json(self.ctx.now_ms())
 
-    def usd(self, asset: str, amount: Decimal) -> Decimal:
-        if asset in ("USDT", "USDC"):
-            return amount
-        spec = BY_SYMBOL.get(f"{asset}USDT")
-        return amount * self.ledger.walk.price(spec.symbol) if spec else Decimal(0)
-
     def wallet_balance(self, call: Call) -> dict[str, Any]:
         p = call.query
         if required(p, "accountType") != "UNIFIED":
             raise Reject(Reason.BAD_PARAM, spec=UNIFIED_ONLY)
         assert call.account is not None
         self.ledger.tick()
-        return js.wallet_json(call.account, set(p["coin"].split(",")) if p.get("coin") else None, self.usd)
+        return js.wallet_json(call.account, set(p["coin"].split(",")) if p.get("coin") else None, self.ledger.walk.usd)
 
     def coin_info(self, call: Call) -> dict[str, Any]:
         return js.coins_json(call.query.get("coin"))
@@ -301,11 +292,11 @@ class Bybit(Dialect):
     def create_order(self, call: Call) -> dict[str, str]:
         p = self.params(call)
         self.category(p, spot_only=True)
-        m = self.market_of(p)
+        m = market_param(p)
         side = SIDES[self.choice(p, "side", SIDES, reason=Reason.BAD_SIDE)]
         type_ = TYPES[self.choice(p, "orderType", TYPES, reason=Reason.BAD_ORDER_TYPE)]
         qty = decimal_param(p, "qty")
-        assert qty is not None and call.key is not None
+        assert qty is not None
         if qty == 0:
             raise Reject(Reason.FILTER_MIN_QTY)
         price = decimal_param(p, "price", required=type_ == "LIMIT") if type_ == "LIMIT" else None
@@ -319,60 +310,55 @@ class Bybit(Dialect):
             raise Reject(Reason.BAD_PARAM, param="marketUnit")
         mid = self.ledger.price(m.symbol)
         self.check_filters(m, type_, side, qty, by_quote, price, mid)
-        if tif_raw == "PostOnly" and price is not None and (price >= mid if side == "BUY" else price <= mid):
-            raise Reject(Reason.WOULD_TAKE)
-        order = self.ledger.place_order(self.name, call.key.uid, m.symbol, side, type_,
+        order = self.ledger.place_order(self.name, self.uid(call), m.symbol, side, type_,
                                         None if by_quote else qty, price, qty if by_quote else None,
-                                        p.get("orderLinkId") or None, TIFS[tif_raw] if type_ == "LIMIT" else "IOC")
+                                        optional(p, "orderLinkId"), TIFS[tif_raw] if type_ == "LIMIT" else "IOC",
+                                        post_only=type_ == "LIMIT" and tif_raw == "PostOnly")
         return {"orderId": str(order.id), "orderLinkId": order.client_order_id}
 
-    def _order_ref(self, p: dict[str, str]) -> tuple[int | None, str | None]:
-        order_id, link_id = p.get("orderId") or None, p.get("orderLinkId") or None
-        if order_id is not None and not order_id.isdigit():
-            raise Reject(Reason.UNKNOWN_ORDER)
-        return (int(order_id) if order_id else None), link_id
+    @staticmethod
+    def _order_ref(p: dict[str, str]) -> tuple[int | None, str | None]:
+        # An id that cannot be Bybit's is an order that does not exist.
+        return order_id_param(p, "orderId", Reason.UNKNOWN_ORDER), optional(p, "orderLinkId")
 
     def cancel_order(self, call: Call) -> dict[str, str]:
         p = self.params(call)
         self.category(p, spot_only=True)
-        m = self.market_of(p)
+        m = market_param(p)
         order_id, link_id = self._order_ref(p)
         if order_id is None and link_id is None:
             raise Reject(Reason.MISSING_PARAM, param="orderId")
-        assert call.key is not None
-        order = self.ledger.cancel_order(self.name, call.key.uid, m.symbol, order_id, link_id)
+        order = self.ledger.cancel_order(self.name, self.uid(call), m.symbol, order_id, link_id)
         return {"orderId": str(order.id), "orderLinkId": order.client_order_id}
 
     def _orders(self, call: Call, open_only: bool) -> list[Order]:
         p = call.query
-        symbol = self.market_of(p).symbol if p.get("symbol") else None
-        assert call.key is not None
+        symbol = market_param(p).symbol if p.get("symbol") else None
         if p.get("orderId") or p.get("orderLinkId"):
             # A lookup by id reaches recent orders of any status (open-order.mdx, UTA); none found is an empty list.
             try:
-                return [self.ledger.get_order(self.name, call.key.uid, symbol, *self._order_ref(p))]
+                return [self.ledger.get_order(self.name, self.uid(call), symbol, *self._order_ref(p))]
             except Reject:
                 return []
         if open_only:
-            orders = self.ledger.open_orders(self.name, call.key.uid, symbol)
+            orders = self.ledger.open_orders(self.name, self.uid(call), symbol)
         else:
-            orders = [o for o in self.ledger.account_orders(self.name, call.key.uid, symbol) if not o.is_open]
+            orders = self.ledger.account_orders(self.name, self.uid(call), symbol, is_open=False)
         status = p.get("orderStatus")
         return sorted((o for o in orders if status in (None, "", js.STATUS[o.status])), key=lambda o: -o.id)
 
     def _order_page(self, call: Call, open_only: bool) -> dict[str, Any]:
         category = self.category(call.query)
-        limit = self.limit(call.query, 20, 50)
+        limit = limit_param(call.query, 20, 50)
         orders = self._orders(call, open_only) if category == "spot" else []
         return {"category": category, "list": [js.order_json(o) for o in orders[:limit]], "nextPageCursor": ""}
 
     def executions(self, call: Call) -> dict[str, Any]:
         p = call.query
         category = self.category(p)
-        limit = self.limit(p, 50, 100)
-        symbol = self.market_of(p).symbol if p.get("symbol") else None
-        assert call.key is not None
-        trades = self.ledger.account_trades(self.name, call.key.uid, symbol) if category == "spot" else []
+        limit = limit_param(p, 50, 100)
+        symbol = market_param(p).symbol if p.get("symbol") else None
+        trades = self.ledger.account_trades(self.name, self.uid(call), symbol) if category == "spot" else []
         if p.get("orderId"):
             trades = [t for t in trades if str(t.order_id) == p["orderId"]]
         start, end = p.get("startTime"), p.get("endTime")

@@ -13,8 +13,10 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from .ledger import FEE_RATE, Account, ApiKey, Order, Trade
+from .dialect import plain
+from .ledger import FEE_RATE
 from .markets import ASSETS, MarketSpec
+from .records import Account, ApiKey, Order, Trade
 
 DAY_MS = 86_400_000
 QUOTE_PRECISION = Decimal("0.00000001")
@@ -34,11 +36,7 @@ PERMISSION_GROUPS = ("ContractTrade", "Spot", "Wallet", "Options", "Derivatives"
 
 
 def num(d: Decimal | None) -> str:
-    """Bybit's number strings: plain notation, no trailing zeros."""
-    if d is None:
-        return "0"
-    text = format(d.normalize(), "f")
-    return "0" if text in ("-0", "") else text
+    return "0" if d is None else plain(d)  # Bybit sends "0" for a number it has not got
 
 
 def iso(ms: int) -> str:

@@ -9,7 +9,7 @@ and turns any ``Reject`` or malformed input into the exchange's own error, never
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
@@ -20,8 +20,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .ledger import Account, ApiKey, Ledger
+from .ledger import Ledger
+from .markets import MarketSpec
 from .ratelimit import RateLimiter
+from .records import Account, ApiKey
 from .rejects import Reason, Reject
 
 PUBLIC, READ, TRADE = "public", "read", "trade"
@@ -111,10 +113,31 @@ class Endpoint:
     weight: int = 1
 
 
-def decimal_param(params: dict[str, str], name: str, required: bool = True) -> Decimal | None:
-    """A positive-or-zero decimal parameter, or the Reject the exchange would send for it."""
-    raw = params.get(name)
-    if raw is None or raw == "":
+# ---- request parameters shared by the dialects (query strings, forms and JSON bodies alike) ----
+
+def optional(params: Mapping[str, Any], name: str) -> str | None:
+    """A parameter's text; None when absent or blank (python-okx and pybit send "" for "not given"). A value
+    that is not text (a JSON number where the exchange wants a string) is refused."""
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise Reject(Reason.BAD_PARAM, param=name)
+    return value
+
+
+def required(params: Mapping[str, Any], name: str) -> str:
+    value = optional(params, name)
+    if value is None:
+        raise Reject(Reason.MISSING_PARAM, param=name)
+    return value
+
+
+def decimal_param(params: Mapping[str, Any], name: str, required: bool = True,
+                  positive: bool = False) -> Decimal | None:
+    """A finite decimal, zero or more (above zero if ``positive``), or the Reject the exchange would send."""
+    raw = optional(params, name)
+    if raw is None:
         if required:
             raise Reject(Reason.MISSING_PARAM, param=name)
         return None
@@ -122,16 +145,38 @@ def decimal_param(params: dict[str, str], name: str, required: bool = True) -> D
         value = Decimal(raw)
     except InvalidOperation:
         raise Reject(Reason.BAD_PARAM, param=name) from None
-    if not value.is_finite() or value < 0:
+    if not value.is_finite() or value < 0 or (positive and value == 0):
         raise Reject(Reason.BAD_PARAM, param=name)
     return value
 
 
-def required(params: dict[str, str], name: str) -> str:
-    value = params.get(name)
-    if value is None or value == "":
-        raise Reject(Reason.MISSING_PARAM, param=name)
-    return value
+def order_id_param(params: Mapping[str, Any], name: str, bad: Reason = Reason.BAD_PARAM) -> int | None:
+    """An exchange order id (digits only), None when not sent; anything else is refused with ``bad``."""
+    raw = optional(params, name)
+    if raw is not None and not raw.isdigit():
+        raise Reject(bad, param=name)
+    return None if raw is None else int(raw)
+
+
+def limit_param(params: Mapping[str, Any], default: int, cap: int) -> int:
+    """A page size ``limit`` from 1 to ``cap``; ``default`` when not sent."""
+    raw = optional(params, "limit") or str(default)
+    if not raw.isdigit() or not 1 <= int(raw) <= cap:
+        raise Reject(Reason.BAD_PARAM, param="limit")
+    return int(raw)
+
+
+def market_param(params: Mapping[str, Any], name: str = "symbol") -> MarketSpec:
+    """The market a ``symbol`` (Binance/Bybit spelling) names, or BAD_SYMBOL."""
+    return Ledger.market(required(params, name))
+
+
+def required_headers(call: Call, headers: Mapping[str, Reason]) -> list[str]:
+    """The values of auth headers that must all be sent, each one's absence refused with its own reason."""
+    for header, reason in headers.items():
+        if not call.headers.get(header):
+            raise Reject(reason)
+    return [call.headers[h] for h in headers]
 
 
 class Dialect:
@@ -193,6 +238,12 @@ class Dialect:
             headers["Retry-After"] = str(reject.detail["retry_after"])
         return json_response(self.error_body(spec, reject, call), spec.http, headers)
 
+    @staticmethod
+    def uid(call: Call) -> str:
+        """The account uid of an authenticated call."""
+        assert call.key is not None, "only after authenticate()"
+        return call.key.uid
+
     def check_key_state(self, call: Call, key: ApiKey | None) -> ApiKey:
         """The checks common to all three: the key exists, is not expired, and the caller's IP is allowed."""
         if key is None:
@@ -247,3 +298,9 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     # Compact JSON and an explicit content type: some SDKs parse error bodies only when it says JSON.
     return Response(json.dumps(body, separators=(",", ":")), status, headers,
                     media_type="application/json")
+
+
+def plain(d: Decimal) -> str:
+    """A decimal as OKX and Bybit write numbers: plain notation, no exponent, no trailing zeros, never "-0"."""
+    text = format(d.normalize(), "f")
+    return "0" if text == "-0" else text

@@ -1,4 +1,4 @@
-"""The sandbox's books: accounts, API keys, balances, orders and trades, shared by every dialect.
+"""The sandbox's books: accounts, API keys, balances, orders and trades (records.py), shared by every dialect.
 
 Everything here is exchange-neutral. Dialects translate wire formats to these calls and render
 ``Reject`` from their own tables. Times are epoch milliseconds from the injected clock.
@@ -12,15 +12,14 @@ import string
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from .markets import BY_SYMBOL, MarketSpec
 from .pricing import PriceWalk
+from .records import ZERO, Account, ApiKey, Balance, Order, Trade
 from .rejects import Reason, Reject
 
-ZERO = Decimal(0)
 FEE_RATE = Decimal("0.001")
 EXCHANGES = ("binance", "okx", "bybit")
 _ALNUM = string.ascii_letters + string.digits
@@ -43,101 +42,6 @@ KEY_MAKERS: dict[str, tuple[Callable[[], str], Callable[[], str]]] = {
 
 # First uid handed out per exchange: real-looking magnitudes (Binance 9 digits, OKX 16, Bybit 9).
 UID_START = {"binance": 354937868, "okx": 4486000000000001, "bybit": 100263521}
-
-
-@dataclass
-class Balance:
-    free: Decimal = ZERO
-    locked: Decimal = ZERO
-
-
-@dataclass
-class Account:
-    exchange: str
-    uid: str
-    parent_uid: str | None = None
-    label: str = ""
-    suspended: bool = False
-    kyc_required: bool = False
-    region_restricted: bool = False
-    created_at: int = 0
-    balances: dict[str, Balance] = field(default_factory=dict)
-
-    @property
-    def is_sub(self) -> bool:
-        return self.parent_uid is not None
-
-    def balance(self, asset: str) -> Balance:
-        return self.balances.setdefault(asset, Balance())
-
-
-@dataclass
-class ApiKey:
-    exchange: str
-    api_key: str
-    secret: str
-    uid: str
-    permissions: dict[str, Any]  # in the exchange's own vocabulary (see each dialect's PERMISSIONS)
-    ips: list[str] = field(default_factory=list)
-    passphrase: str | None = None
-    label: str = ""
-    created_at: int = 0
-    expires_at: int | None = None
-    revoked: bool = False
-    agreement_accepted: bool = True  # Binance's API trading agreement
-    third_party: bool = False  # created through Fast Connect
-    demo: bool = False  # a key of the exchange's demo-trading environment (OKX: used with x-simulated-trading: 1)
-    frozen: bool = False  # frozen by the exchange (OKX 50100)
-    last_used_at: int | None = None  # last authenticated request (OKX deletes idle keys; see okx.py)
-
-
-@dataclass
-class Order:
-    id: int
-    exchange: str
-    uid: str
-    symbol: str
-    side: str  # BUY | SELL
-    type: str  # LIMIT | MARKET
-    qty: Decimal  # base quantity ordered (for a market buy by quote: what the quote bought)
-    price: Decimal | None
-    client_order_id: str
-    time_in_force: str = "GTC"
-    quote_qty: Decimal | None = None  # a market buy sized in quote currency
-    # What the client sent beyond the neutral fields, so answers (and restarts) show it back unchanged:
-    wire_type: str = ""  # the order type in the exchange's words when it differs (LIMIT_MAKER, post_only, ioc)
-    tag: str = ""  # a client tag (OKX ``tag``)
-    client_order_id_given: bool = True  # False when the ledger made up client_order_id (OKX then shows "")
-    status: str = "NEW"  # NEW | PARTIALLY_FILLED | FILLED | CANCELED
-    filled: Decimal = ZERO
-    cum_quote: Decimal = ZERO
-    fee: Decimal = ZERO
-    fee_asset: str = ""
-    avg_price: Decimal = ZERO
-    locked: Decimal = ZERO  # still locked for the unfilled part
-    created_at: int = 0
-    updated_at: int = 0
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in ("NEW", "PARTIALLY_FILLED")
-
-
-@dataclass
-class Trade:
-    id: int
-    order_id: int
-    exchange: str
-    uid: str
-    symbol: str
-    side: str
-    price: Decimal
-    qty: Decimal
-    quote_qty: Decimal
-    fee: Decimal
-    fee_asset: str
-    maker: bool
-    time: int
 
 
 def _to_step(value: Decimal, step: Decimal) -> Decimal:
@@ -221,19 +125,21 @@ class Ledger:
                 self._changed()
             key.last_used_at = now
 
+    def key(self, exchange: str, api_key: str) -> ApiKey:
+        """A key by its API key, revoked or not (the admin side); KeyError names it by its first characters."""
+        key = self.keys.get((exchange, api_key))
+        if key is None:
+            raise KeyError(f"no {exchange} key {api_key[:4]}…")
+        return key
+
     def revoke_key(self, exchange: str, api_key: str) -> None:
         with self.lock:
-            key = self.keys.get((exchange, api_key))
-            if key is None:
-                raise KeyError(f"no {exchange} key {api_key[:4]}…")
-            key.revoked = True
+            self.key(exchange, api_key).revoked = True
             self._changed()
 
     def update_key(self, exchange: str, api_key: str, **changes: Any) -> ApiKey:
         with self.lock:
-            key = self.keys.get((exchange, api_key))
-            if key is None:
-                raise KeyError(f"no {exchange} key {api_key[:4]}…")
+            key = self.key(exchange, api_key)
             for name, value in changes.items():
                 if not hasattr(key, name) or name in ("api_key", "secret", "exchange", "uid"):
                     raise ValueError(f"{name} cannot be changed")
@@ -292,7 +198,8 @@ class Ledger:
     def place_order(self, exchange: str, uid: str, symbol: str, side: str, type_: str, qty: Decimal | None,
                     price: Decimal | None = None, quote_qty: Decimal | None = None,
                     client_order_id: str | None = None, time_in_force: str = "GTC", wire_type: str = "",
-                    tag: str = "") -> Order:
+                    tag: str = "", post_only: bool = False) -> Order:
+        """Place, and fill at the mid if it crosses; ``post_only`` (maker-only) refuses one that would cross."""
         with self.lock:
             self.tick()
             spec = self.market(symbol)
@@ -304,13 +211,15 @@ class Ledger:
                 raise Reject(Reason.DUPLICATE_ORDER, client_order_id=client_order_id)
             mid = self.walk.price(symbol)
             qty = self._validate(spec, type_, side, qty, price, quote_qty, mid)
+            crosses = type_ == "MARKET" or (side == "BUY" and price >= mid) or (side == "SELL" and price <= mid)
+            if post_only and crosses:
+                raise Reject(Reason.WOULD_TAKE, symbol=symbol)
             order = Order(next(self._order_ids), exchange, uid, symbol, side, type_, qty or ZERO, price,
                           client_order_id, time_in_force, quote_qty, wire_type, tag, given, created_at=self.now_ms())
             order.updated_at = order.created_at
             self._lock_funds(acct, spec, order, mid)
             self.orders[order.id] = order
             self.client_ids[(exchange, uid, client_order_id)] = order.id
-            crosses = type_ == "MARKET" or (side == "BUY" and price >= mid) or (side == "SELL" and price <= mid)
             if crosses:
                 self._fill(order, mid, maker=False)
             elif time_in_force in ("IOC", "FOK"):
@@ -434,10 +343,12 @@ class Ledger:
         return sorted((o for book in books for o in book.values() if o.exchange == exchange and o.uid == uid),
                       key=lambda o: o.id)
 
-    def account_orders(self, exchange: str, uid: str, symbol: str | None = None) -> list[Order]:
+    def account_orders(self, exchange: str, uid: str, symbol: str | None = None,
+                       is_open: bool | None = None) -> list[Order]:
+        """The account's orders (on ``symbol``), all of them or only the open or only the finished ones."""
         self.tick()
-        return [o for o in self.orders.values()
-                if o.exchange == exchange and o.uid == uid and (symbol is None or o.symbol == symbol)]
+        return [o for o in self.orders.values() if o.exchange == exchange and o.uid == uid
+                and symbol in (None, o.symbol) and is_open in (None, o.is_open)]
 
     def account_trades(self, exchange: str, uid: str, symbol: str | None = None) -> list[Trade]:
         self.tick()

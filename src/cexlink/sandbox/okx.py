@@ -22,7 +22,6 @@ import hashlib
 import hmac
 import re
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, ClassVar
 
 from starlette.requests import Request
@@ -32,10 +31,22 @@ from starlette.routing import Route
 from . import okx_json as js
 from . import okx_params as params
 from . import permissions
-from .dialect import PUBLIC, READ, TRADE, Call, Dialect, Endpoint, ErrorSpec, json_response
-from .ledger import ApiKey, Order
-from .markets import BY_SYMBOL, MARKETS, MarketSpec
-from .okx_params import EITHER, ORD_TYPES, NewOrder, need, opt, spec_of
+from .dialect import (
+    PUBLIC,
+    READ,
+    TRADE,
+    Call,
+    Dialect,
+    Endpoint,
+    ErrorSpec,
+    json_response,
+    optional,
+    required,
+    required_headers,
+)
+from .markets import MARKETS, MarketSpec
+from .okx_params import EITHER, ORD_TYPES, NewOrder, spec_of
+from .records import ApiKey, Order
 from .rejects import Reason, Reject
 
 WINDOW_MS = 30_000
@@ -104,6 +115,9 @@ PER_ORDER = {Reason.INSUFFICIENT_BALANCE, Reason.BAD_SYMBOL, Reason.REGION_RESTR
              Reason.FILTER_MARKET_LOT_SIZE, Reason.FILTER_NOTIONAL, Reason.UNKNOWN_ORDER}
 ORDER_WRITES = {"/api/v5/trade/order", "/api/v5/trade/batch-orders", "/api/v5/trade/cancel-order",
                 "/api/v5/trade/cancel-batch-orders"}
+# Auth headers in the order OKX checks them, each with the refusal for its absence.
+AUTH_HEADERS = {"ok-access-key": Reason.MISSING_KEY, "ok-access-sign": Reason.MISSING_SIGNATURE,
+                "ok-access-timestamp": Reason.MISSING_TIMESTAMP, "ok-access-passphrase": Reason.MISSING_PASSPHRASE}
 ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
@@ -215,25 +229,20 @@ class Okx(Dialect):
         self.ctx.limits.hit(self.name, f"{who or call.ip} {endpoint.method} {endpoint.path}", endpoint.weight)
 
     def authenticate(self, call: Call, access: str) -> None:
-        h = call.headers
-        for header, reason in (("ok-access-key", Reason.MISSING_KEY), ("ok-access-sign", Reason.MISSING_SIGNATURE),
-                               ("ok-access-timestamp", Reason.MISSING_TIMESTAMP),
-                               ("ok-access-passphrase", Reason.MISSING_PASSPHRASE)):
-            if not h.get(header):
-                raise Reject(reason)
-        if abs(self.ctx.now_ms() - parse_ts(h["ok-access-timestamp"])) > WINDOW_MS:
+        api_key, signature, timestamp, passphrase = required_headers(call, AUTH_HEADERS)
+        if abs(self.ctx.now_ms() - parse_ts(timestamp)) > WINDOW_MS:
             raise Reject(Reason.TIMESTAMP_OUTSIDE_WINDOW)
-        if not KEY_RE.match(h["ok-access-key"]):
+        if not KEY_RE.match(api_key):
             raise Reject(Reason.KEY_FORMAT)
-        key = self.ledger.find_key(self.name, h["ok-access-key"])
+        key = self.ledger.find_key(self.name, api_key)
         now = self.ctx.now_ms()
         if key is None or (key.expires_at is not None and now >= key.expires_at) or self.idle_expired(key, now):
             raise Reject(Reason.INVALID_KEY)  # OKX deletes expired keys: they are unknown keys
-        if (h.get("x-simulated-trading", "0") == "1") != key.demo:
+        if (call.headers.get("x-simulated-trading", "0") == "1") != key.demo:
             raise Reject(Reason.WRONG_ENVIRONMENT)
-        if not hmac.compare_digest((key.passphrase or "").encode(), h["ok-access-passphrase"].encode()):
+        if not hmac.compare_digest((key.passphrase or "").encode(), passphrase.encode()):
             raise Reject(Reason.BAD_PASSPHRASE)
-        if not hmac.compare_digest(sign(key.secret, prehash(call)).encode(), h["ok-access-sign"].encode()):
+        if not hmac.compare_digest(sign(key.secret, prehash(call)).encode(), signature.encode()):
             raise Reject(Reason.BAD_SIGNATURE)
         if key.frozen:
             raise Reject(Reason.KEY_FROZEN)
@@ -262,23 +271,19 @@ class Okx(Dialect):
                 raise
             return self.failed(self.spec_for(reject), reject, item)
 
-    def uid(self, call: Call) -> str:
-        assert call.key is not None
-        return call.key.uid
-
     # ---- public ----
 
     def instruments(self, call: Call) -> list[dict[str, Any]]:
         if params.inst_type(call.query) != "SPOT":
             return []
-        inst_id = opt(call.query, "instId")
+        inst_id = optional(call.query, "instId")
         return [js.instrument(spec_of(inst_id))] if inst_id else [js.instrument(m) for m in MARKETS]
 
     def _ticker(self, m: MarketSpec) -> dict[str, Any]:
         return js.ticker(m, self.ledger.price(m.symbol), self.ctx.now_ms())
 
     def ticker(self, call: Call) -> list[dict[str, Any]]:
-        return [self._ticker(spec_of(need(call.query, "instId")))]
+        return [self._ticker(spec_of(required(call.query, "instId")))]
 
     def tickers(self, call: Call) -> list[dict[str, Any]]:
         return [self._ticker(m) for m in MARKETS] if params.inst_type(call.query) == "SPOT" else []
@@ -289,17 +294,11 @@ class Okx(Dialect):
         assert call.key is not None and call.account is not None
         return [js.config(call.key, call.account)]
 
-    def _usd(self, ccy: str, amount: Decimal) -> Decimal:
-        if ccy == "USDT":
-            return amount
-        m = BY_SYMBOL.get(ccy + "USDT")
-        return amount * self.ledger.walk.price(m.symbol) if m else Decimal(0)
-
     def balance(self, call: Call) -> list[dict[str, Any]]:
         acct = call.account
         assert acct is not None
-        wanted = set((opt(call.query, "ccy") or "").split(",")) - {""}
-        return [js.balance(acct, wanted, self._usd, self.ctx.now_ms())]
+        wanted = set((optional(call.query, "ccy") or "").split(",")) - {""}
+        return [js.balance(acct, wanted, self.ledger.walk.usd, self.ctx.now_ms())]
 
     def trade_fee(self, call: Call) -> list[dict[str, Any]]:
         return [js.trade_fee(str(params.inst_type(call.query)), self.ctx.now_ms())]
@@ -336,8 +335,8 @@ class Okx(Dialect):
     def cancel(self, call: Call, batch: bool) -> list[dict[str, Any]]:
         items = params.items(call.body, batch)
         for i in items:
-            need(i, "instId")
-            if opt(i, "ordId") is None and opt(i, "clOrdId") is None:
+            required(i, "instId")
+            if optional(i, "ordId") is None and optional(i, "clOrdId") is None:
                 raise Reject(Reason.BAD_PARAM, spec=EITHER, param="ordId", other="clOrdId")
         return [self.per_order(i, lambda i=i: self.cancel_one(call, i)) for i in items]
 
@@ -362,8 +361,8 @@ class Okx(Dialect):
         if not spot:
             return []
         orders = self.ledger.open_orders(self.name, self.uid(call), symbol) if open_ else \
-            [o for o in self.ledger.account_orders(self.name, self.uid(call), symbol) if not o.is_open]
-        state, ord_type = opt(q, "state"), opt(q, "ordType")
+            self.ledger.account_orders(self.name, self.uid(call), symbol, is_open=False)
+        state, ord_type = optional(q, "state"), optional(q, "ordType")
         orders = [o for o in orders if state in (None, js.STATES[o.status]) and ord_type in (None, js.ord_type(o))]
         return sorted(orders, key=lambda o: o.id, reverse=True)[:params.limit(q)]
 
@@ -379,7 +378,7 @@ class Okx(Dialect):
         if not spot:
             return []
         trades = self.ledger.account_trades(self.name, self.uid(call), symbol)
-        ord_id, begin, end = opt(q, "ordId"), int(opt(q, "begin") or 0), int(opt(q, "end") or 2**63)
+        ord_id, begin, end = optional(q, "ordId"), int(optional(q, "begin") or 0), int(optional(q, "end") or 2**63)
         trades = [t for t in trades if ord_id in (None, str(t.order_id)) and begin <= t.time <= end]
         return [js.fill_json(t, self.ledger.orders.get(t.order_id))
                 for t in sorted(trades, key=lambda t: t.id, reverse=True)[:params.limit(q)]]

@@ -11,8 +11,10 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from .ledger import FEE_RATE, Account, ApiKey, Order, Trade
+from .dialect import plain
+from .ledger import FEE_RATE
 from .markets import ASSETS, BY_SYMBOL, MarketSpec
+from .records import Account, ApiKey, Order, Trade
 
 STATES = {"NEW": "live", "PARTIALLY_FILLED": "partially_filled", "FILLED": "filled", "CANCELED": "canceled",
           "EXPIRED": "canceled"}
@@ -25,11 +27,7 @@ DETAIL_BLANKS = dict.fromkeys("availEq liab crossLiab isoLiab interest imr mmr m
 
 
 def num(d: Decimal | None) -> str:
-    """OKX's plain decimal strings: no exponent, no trailing zeros, "" for nothing."""
-    if d is None:
-        return ""
-    s = format(d.normalize(), "f")
-    return "0" if s in ("-0", "0") else s
+    return "" if d is None else plain(d)  # OKX sends "" for a number it has not got
 
 
 def instrument(m: MarketSpec) -> dict[str, Any]:

@@ -1,15 +1,16 @@
-"""OKX v5 request parameters: python-okx's blank strings, positive decimals, instIds, order bodies (one or a
-batch), order references and the listing endpoints' scope and limit — each refused with OKX's own code."""
+"""OKX v5 request parameters: instIds and instTypes, order bodies (one or a batch), order references and the
+listing endpoints' scope and limit — each refused with OKX's own code. Blank strings (python-okx sends "" for
+"not given") and numbers as strings are the shared helpers' rules (dialect.py)."""
 
 from __future__ import annotations
 
 import json
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from .dialect import ErrorSpec
+from .dialect import ErrorSpec, decimal_param, limit_param, optional, order_id_param, required
 from .markets import BY_INST_ID, MarketSpec
 from .rejects import Reason, Reject
 
@@ -24,37 +25,6 @@ EMPTY_BODY = ErrorSpec(400, "50000", "Body cannot be empty.")
 EITHER = ErrorSpec(400, "50015", "Either parameter {param} or {other} is required.")
 
 
-def opt(p: dict[str, Any], name: str) -> str | None:
-    """A parameter, where python-okx's empty strings mean 'not sent'."""
-    v = p.get(name)
-    if v is None or v == "":
-        return None
-    if not isinstance(v, str):
-        raise Reject(Reason.BAD_PARAM, param=name)
-    return v
-
-
-def need(p: dict[str, Any], name: str) -> str:
-    v = opt(p, name)
-    if v is None:
-        raise Reject(Reason.MISSING_PARAM, param=name)
-    return v
-
-
-def dec(p: dict[str, Any], name: str, required: bool = True) -> Decimal | None:
-    """A positive decimal string (OKX sends numbers as strings; a JSON number is refused like OKX does)."""
-    raw = need(p, name) if required else opt(p, name)
-    if raw is None:
-        return None
-    try:
-        v = Decimal(raw)
-    except InvalidOperation:
-        raise Reject(Reason.BAD_PARAM, param=name) from None
-    if not v.is_finite() or v <= 0:
-        raise Reject(Reason.BAD_PARAM, param=name)
-    return v
-
-
 def spec_of(inst_id: str) -> MarketSpec:
     spec = BY_INST_ID.get(inst_id)
     if spec is None:
@@ -62,8 +32,8 @@ def spec_of(inst_id: str) -> MarketSpec:
     return spec
 
 
-def inst_type(q: dict[str, Any], required: bool = True) -> str | None:
-    value = need(q, "instType") if required else opt(q, "instType")
+def inst_type(q: dict[str, Any], mandatory: bool = True) -> str | None:
+    value = required(q, "instType") if mandatory else optional(q, "instType")
     if value is not None and value not in INST_TYPES:
         raise Reject(Reason.BAD_PARAM, param="instType")
     return value
@@ -71,15 +41,12 @@ def inst_type(q: dict[str, Any], required: bool = True) -> str | None:
 
 def scope(q: dict[str, Any], inst_type_required: bool) -> tuple[bool, str | None]:
     """(whether spot is asked for, the ledger symbol of instId) for the listing endpoints."""
-    inst_id = opt(q, "instId")
+    inst_id = optional(q, "instId")
     return inst_type(q, inst_type_required) in (None, "SPOT"), (spec_of(inst_id).symbol if inst_id else None)
 
 
 def limit(q: dict[str, Any]) -> int:
-    raw = opt(q, "limit") or str(LIST_LIMIT)
-    if not raw.isdigit() or not 0 < int(raw) <= LIST_LIMIT:
-        raise Reject(Reason.BAD_PARAM, param="limit")
-    return int(raw)
+    return limit_param(q, LIST_LIMIT, LIST_LIMIT)
 
 
 def items(body: bytes, batch: bool) -> list[dict[str, Any]]:
@@ -110,13 +77,10 @@ def raw_items(body: bytes) -> list[dict[str, Any]]:
 
 def order_ref(p: dict[str, Any]) -> tuple[MarketSpec, int | None, str | None]:
     """(market, ordId, clOrdId) of an order to look up or cancel: one of the two ids is needed."""
-    spec = spec_of(need(p, "instId"))
-    ord_id, cl = opt(p, "ordId"), opt(p, "clOrdId")
-    if ord_id is None and cl is None:
+    spec = spec_of(required(p, "instId"))
+    if optional(p, "ordId") is None and optional(p, "clOrdId") is None:
         raise Reject(Reason.BAD_PARAM, spec=EITHER, param="ordId", other="clOrdId")
-    if ord_id is not None and not ord_id.isdigit():
-        raise Reject(Reason.BAD_PARAM, param="ordId")
-    return spec, (int(ord_id) if ord_id else None), cl
+    return spec, order_id_param(p, "ordId"), optional(p, "clOrdId")
 
 
 @dataclass(frozen=True)
@@ -135,20 +99,20 @@ class NewOrder:
 
     @classmethod
     def parse(cls, p: dict[str, Any]) -> NewOrder:
-        inst_id, td_mode, side, ord_type = need(p, "instId"), need(p, "tdMode"), need(p, "side"), need(p, "ordType")
+        inst_id, td_mode, side, ord_type = (required(p, name) for name in ("instId", "tdMode", "side", "ordType"))
         if side not in ("buy", "sell"):
             raise Reject(Reason.BAD_SIDE, param="side")
         if ord_type not in ORD_TYPES:
             raise Reject(Reason.BAD_ORDER_TYPE, param="ordType")
-        sz = dec(p, "sz")
+        sz = decimal_param(p, "sz", positive=True)
         assert sz is not None
-        px = dec(p, "px", required=ord_type != "market")
-        tgt = opt(p, "tgtCcy")
+        px = decimal_param(p, "px", required=ord_type != "market", positive=True)
+        tgt = optional(p, "tgtCcy")
         if tgt not in (None, "base_ccy", "quote_ccy"):
             raise Reject(Reason.BAD_PARAM, param="tgtCcy")
-        cl = opt(p, "clOrdId")
+        cl = optional(p, "clOrdId")
         if cl is not None and not CLORDID_RE.match(cl):
             raise Reject(Reason.BAD_PARAM, param="clOrdId")
         # Spot market buys are sized in the quote currency unless tgtCcy says otherwise (docs: tgtCcy).
         by_quote = ord_type == "market" and (tgt or ("quote_ccy" if side == "buy" else "base_ccy")) == "quote_ccy"
-        return cls(inst_id, td_mode, side, ord_type, sz, px, by_quote, cl, opt(p, "tag") or "")
+        return cls(inst_id, td_mode, side, ord_type, sz, px, by_quote, cl, optional(p, "tag") or "")

@@ -9,6 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from .markets import BY_SYMBOL
 
+USD_STABLE = ("USDT", "USDC")
 MAX_STEPS_PER_ADVANCE = 100_000  # after a long idle period the walk skips ahead instead of replaying days
 
 
@@ -71,6 +72,14 @@ class PriceWalk:
 
     def price(self, symbol: str) -> Decimal:
         return self.prices[symbol]
+
+    def usd(self, asset: str, amount: Decimal) -> Decimal:
+        """``amount`` of ``asset`` in US dollars at the current mid: dollar stablecoins at par, other assets
+        through their USDT market, 0 for an asset without one (what the balance endpoints report as USD value)."""
+        if asset in USD_STABLE:
+            return amount
+        market = BY_SYMBOL.get(asset + "USDT")
+        return amount * self.prices[market.symbol] if market else Decimal(0)
 
     @staticmethod
     def _round(symbol: str, price: Decimal) -> Decimal:

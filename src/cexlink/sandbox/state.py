@@ -14,7 +14,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .ledger import Account, ApiKey, Balance, Ledger, Order, Trade
+from .ledger import Ledger
+from .records import Account, ApiKey, Balance, Order, Trade
 
 FORMAT = 1
 _DECIMAL_FIELDS = {
