@@ -57,14 +57,24 @@ def _marker(base: type, exchange: Any, path: str, api: Any, method: str, params:
     return {"url": shown["url"], "method": method, "headers": {FORWARD_HEADER: json.dumps(args)}, "body": None}
 
 
+def _without_signer(base: type, exchange: Any, path: str, api: Any, method: str, params: Any,
+                    rest: tuple[Any, ...]) -> dict[str, Any] | None:
+    """The request built on the caller's side, if this one needs no signature from the Sign Center: public
+    calls (no credentials at all), and the marker of a forwarded exchange."""
+    if _is_public(api):
+        return base.sign(exchange, path, api, method, params, *rest)
+    if exchange.id in FORWARDED:
+        return _marker(base, exchange, path, api, method, params)
+    return None
+
+
 def _sync_class(base: type) -> type:
     def sign(self: Any, path: str, api: Any = "public", method: str = "GET", params: Any = None,
              *rest: Any) -> dict[str, Any]:
         params = {} if params is None else params
-        if _is_public(api):
-            return base.sign(self, path, api, method, params, *rest)
-        if self.id in FORWARDED:
-            return _marker(base, self, path, api, method, params)
+        local = _without_signer(base, self, path, api, method, params, rest)
+        if local is not None:
+            return local
         try:
             return self._cexlink_signer.sign(**_args(self, api, method, path, params))
         except SignerRefused as refused:
@@ -76,12 +86,10 @@ def _sync_class(base: type) -> type:
 def _async_class(base: type) -> type:
     def sign(self: Any, path: str, api: Any = "public", method: str = "GET", params: Any = None,
              *rest: Any) -> dict[str, Any]:
-        params = {} if params is None else params
-        if _is_public(api):
-            return base.sign(self, path, api, method, params, *rest)
-        if self.id in FORWARDED:
-            return _marker(base, self, path, api, method, params)
-        raise _ccxt.NotSupported(f"{self.id}: remote-signed requests go through fetch2")
+        local = _without_signer(base, self, path, api, method, {} if params is None else params, rest)
+        if local is None:
+            raise _ccxt.NotSupported(f"{self.id}: remote-signed requests go through fetch2")
+        return local
 
     async def fetch2(self: Any, path: str, api: Any = "public", method: str = "GET", params: Any = None,
                      config: Any = None) -> Any:
