@@ -78,6 +78,8 @@ class SignerClient(_Ops):
                  timeout: float = 10.0) -> None:
         if (socket_path is None) == (url is None):
             raise ValueError("give exactly one of socket_path or url")
+        if url is not None and not token:
+            raise ValueError("a Sign Center over HTTP needs its token")
         self.socket_path = str(socket_path) if socket_path else None
         self.timeout = timeout
         self._lock = threading.Lock()
