@@ -485,3 +485,19 @@ def test_trading_right_lapses_30_days_after_creation_without_ip(sandbox_at: Call
     fresh.options["timeDifference"] = ex.options["timeDifference"]
     refused(lambda: fresh.create_order("BTC/USDT", "limit", "buy", 0.001, 30000), ccxt.AuthenticationError, -2015)
     assert ex_pinned.create_order("BTC/USDT", "limit", "buy", 0.001, 30000)["status"] == "open"
+
+
+def test_test_order_checks_trading_rights_without_placing(sandbox, new_key, admin) -> None:
+    """POST /api/v3/order/test: a key that may trade gets {}, nothing is placed; one that may not is refused."""
+    key = new_key("binance", ips=["127.0.0.1"])
+    ex = ccxt_client("binance", sandbox.url, key)
+    params = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "30000",
+              "timeInForce": "GTC"}
+    assert ex.private_post_order_test(params) == {}
+    assert admin.get(f"/accounts/binance/{key['uid']}/orders").json() == []
+    read_only = ccxt_client("binance", sandbox.url, new_key("binance", permissions="read", ips=["127.0.0.1"]))
+    with pytest.raises(ccxt.AuthenticationError, match="-2015"):
+        read_only.private_post_order_test(params)
+    unsigned = new_key("binance", ips=["127.0.0.1"], agreement_accepted=False)
+    with pytest.raises(ccxt.PermissionDenied, match="Rest API trading is not enabled"):
+        ccxt_client("binance", sandbox.url, unsigned).private_post_order_test(params)

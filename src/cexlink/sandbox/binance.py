@@ -159,6 +159,7 @@ class Binance(Dialect):
             Endpoint("GET", "/api/v3/ticker/bookTicker", self.book_ticker, weight=2),
             Endpoint("GET", "/api/v3/account", self.account, READ, weight=20),
             Endpoint("POST", "/api/v3/order", self.new_order, TRADE),
+            Endpoint("POST", "/api/v3/order/test", self.test_order, TRADE),
             Endpoint("GET", "/api/v3/order", self.get_order, READ, weight=4),
             Endpoint("DELETE", "/api/v3/order", self.cancel_order, TRADE),
             Endpoint("GET", "/api/v3/openOrders", self.open_orders, READ, weight=6),
@@ -316,6 +317,17 @@ class Binance(Dialect):
                                         p.get("newClientOrderId"), tif, wire_type=type_,
                                         post_only=type_ == "LIMIT_MAKER")
         return js.new_order_json(order, resp_type, [t for t in self.ledger.trades[-1:] if t.order_id == order.id])
+
+    def test_order(self, call: Call) -> dict[str, Any]:
+        """rest-api.md "Test new order": authenticated and validated like an order, never sent to matching.
+        Platforms use it to learn whether a key may trade without touching the user's funds."""
+        p = self.params(call)
+        market_param(p)
+        for name in ("side", "type"):
+            allowed, reason, detail = ENUMS[name]
+            if required(p, name).upper() not in allowed:
+                raise Reject(reason, param=name, **detail)
+        return {}
 
     @staticmethod
     def _order_ref(p: dict[str, str]) -> tuple[int | None, str | None]:

@@ -10,31 +10,13 @@ from typing import Any
 
 import ccxt
 import ccxt.async_support as ccxt_async
-import requests
-from requests.adapters import HTTPAdapter
 
+from ..net import SourceAddressAdapter, bind_session
 from .app import DIALECTS
 
+__all__ = ["SourceAddressAdapter", "bind_session", "ccxt_client", "point_ccxt"]
+
 _BY_NAME = {d.name: d for d in DIALECTS}
-
-
-class SourceAddressAdapter(HTTPAdapter):
-    """A requests adapter whose connections leave from ``ip`` (for ccxt sync, python-binance, pybit)."""
-
-    def __init__(self, ip: str) -> None:
-        self.ip = ip
-        super().__init__()
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["source_address"] = (self.ip, 0)
-        super().init_poolmanager(*args, **kwargs)
-
-
-def bind_session(session: requests.Session, ip: str) -> requests.Session:
-    adapter = SourceAddressAdapter(ip)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
 
 
 def point_ccxt(exchange: Any, base_url: str) -> Any:
