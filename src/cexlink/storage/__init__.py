@@ -1,0 +1,6 @@
+"""The app database: tables, migrations, engine/session factory and owner-scoped repositories.
+
+Entry points: ``db.make_engine`` / ``db.make_session_factory`` / ``db.session_scope`` / ``db.migrate``,
+``repositories.Repos`` (or ``Users``, ``Accounts``, ``Events``, ``Bots``, ``Deals``, ``SmartTrades``, ``Orders``),
+``errors.NotFound`` / ``errors.Conflict``. No secret is ever stored here.
+"""
