@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from .accounts.cli import app as accounts_app
+from .accounts.cli import users_app
 from .sandbox.cli import app as sandbox_app
 from .signer.cli import app as signer_app
 from .up import up
@@ -12,6 +14,17 @@ app = typer.Typer(help="cexlink: exchange accounts with secrets kept in an isola
                   no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(signer_app, name="signer")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(users_app, name="users")
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8700) -> None:
+    """Serve the REST API (settings from CEXLINK_* environment variables)."""
+    from .api.server import serve as run
+    from .config import Settings
+
+    run(Settings.from_env(), host, port)
 app.command()(up)
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Exchange accounts (connections): connect, update key, refresh, delete — the service over storage + signer."""

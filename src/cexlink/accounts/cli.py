@@ -1,0 +1,149 @@
+"""``cexlink accounts …`` and ``cexlink users …``: the same service layer as the REST API, from a terminal.
+
+The caller is identified by an API token (``--token`` or ``CEXLINK_TOKEN``), as over HTTP. Secrets are never
+taken as plain arguments (they would land in shell history and process lists): they are prompted for without
+echo, or read from a file or standard input (``--secret-file -``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..config import Settings
+from ..errors import CexlinkError, InputError
+
+app = typer.Typer(help="Exchange accounts (connections): connect, update-key, refresh, list, show, delete.",
+                  no_args_is_help=True)
+users_app = typer.Typer(help="Platform users and their API tokens.", no_args_is_help=True)
+
+Token = Annotated[str, typer.Option(envvar="CEXLINK_TOKEN", help="Your API token (or CEXLINK_TOKEN).")]
+
+
+def _out(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def _fail(code: int, body: dict[str, Any]) -> None:
+    typer.echo(json.dumps(body, indent=2), err=True)
+    raise typer.Exit(code)
+
+
+def _run(token: str, action: Callable[[Any, int], Awaitable[Any] | Any]) -> None:
+    """Build the service from settings, resolve the token to a user, run one action, map errors to exits."""
+    from ..accounts.service import AccountRefused
+    from ..api.server import build_service
+    from ..storage.errors import NotFound
+    from ..storage.repositories import Users
+
+    async def main() -> Any:
+        service = build_service(Settings.from_env())
+        try:
+            with service.sessions() as db, db.begin():
+                user = Users(db).user_for_token(token) if token else None
+            if user is None:
+                _fail(3, {"detail": "a valid API token is required (--token or CEXLINK_TOKEN)"})
+            result = action(service, user.id)  # type: ignore[union-attr]
+            return await result if asyncio.iscoroutine(result) else result
+        finally:
+            await service.pool.close()
+            await service.signer.close()
+
+    try:
+        _out(asyncio.run(main()))
+    except InputError as e:
+        _fail(2, {"detail": [{"loc": ["body", e.field], "msg": e.message}]})
+    except AccountRefused as e:
+        _fail(4, e.as_json())
+    except NotFound:
+        _fail(5, {"detail": "no such exchange account"})
+    except CexlinkError as e:
+        _fail(1, {"detail": f"{type(e).__name__}: {e}"})
+
+
+def _secret(value_file: Path | None, prompt: str, required: bool = True) -> str | None:
+    if value_file is not None:
+        text = sys.stdin.read() if str(value_file) == "-" else value_file.read_text()
+        return text.strip() or None
+    if not required:
+        return None
+    return typer.prompt(prompt, hide_input=True)
+
+
+SecretFile = Annotated[Path | None, typer.Option(help="Read the secret from this file ('-' for stdin); "
+                                                      "default: prompt without echo.")]
+PassFile = Annotated[Path | None, typer.Option(help="Read the passphrase from this file ('-' for stdin).")]
+
+
+@app.command()
+def connect(token: Token, exchange: Annotated[str, typer.Option(help="ccxt id: binance, okx, bybit, …")],
+            name: Annotated[str, typer.Option(help="A name for this connection.")],
+            api_key: Annotated[str, typer.Option(help="The API key (not secret).")],
+            secret_file: SecretFile = None, passphrase_file: PassFile = None,
+            passphrase: Annotated[bool, typer.Option(help="Prompt for a passphrase (OKX, KuCoin).")] = False) -> None:
+    """Connect an exchange account by API key; the key is checked on the spot."""
+    secret = _secret(secret_file, "Secret")
+    phrase = _secret(passphrase_file, "Passphrase", required=passphrase)
+    _run(token, lambda s, uid: s.connect(uid, exchange, name, api_key, secret, phrase))
+
+
+@app.command("update-key")
+def update_key(token: Token, account_id: Annotated[int, typer.Argument(help="The connection's id.")],
+               api_key: Annotated[str, typer.Option(help="The new API key.")], secret_file: SecretFile = None,
+               passphrase_file: PassFile = None,
+               passphrase: Annotated[bool, typer.Option(help="Prompt for a passphrase.")] = False) -> None:
+    """Replace the key of a connection in place: bots, deals, history and statistics stay."""
+    secret = _secret(secret_file, "Secret")
+    phrase = _secret(passphrase_file, "Passphrase", required=passphrase)
+    _run(token, lambda s, uid: s.update_key(uid, account_id, api_key, secret, phrase))
+
+
+@app.command()
+def refresh(token: Token, account_id: Annotated[int | None, typer.Argument(help="One connection (default: all of "
+                                                                                "yours).")] = None) -> None:
+    """Re-probe a connection (or all of yours): permissions, IPs, balances, status."""
+    if account_id is None:
+        _run(token, lambda s, uid: s.refresh_many(uid))
+    else:
+        _run(token, lambda s, uid: s.refresh(uid, account_id))
+
+
+@app.command("list")
+def list_(token: Token) -> None:
+    """Your connections."""
+    _run(token, lambda s, uid: s.list(uid))
+
+
+@app.command()
+def show(token: Token, account_id: int) -> None:
+    """One connection."""
+    _run(token, lambda s, uid: s.show(uid, account_id))
+
+
+@app.command()
+def delete(token: Token, account_id: int) -> None:
+    """Delete a connection (refused while bots, deals, SmartTrades or orders are active)."""
+    _run(token, lambda s, uid: s.delete(uid, account_id))
+
+
+@users_app.command("create")
+def create_user(name: str, admin: Annotated[bool, typer.Option(help="An administrator.")] = False) -> None:
+    """Create a user and print its first API token (shown once)."""
+    from ..storage.db import make_engine, make_session_factory, migrate
+    from ..storage.repositories import Users
+
+    engine = make_engine(Settings.from_env().database_url)
+    migrate(engine)
+    with make_session_factory(engine)() as db, db.begin():
+        users = Users(db)
+        if users.by_name(name) is not None:
+            _fail(2, {"detail": [{"loc": ["name"], "msg": "a user with this name exists"}]})
+        user = users.create(name, is_admin=admin)
+        token = users.issue_token(user.id, "cli")
+        _out({"user_id": user.id, "name": name, "token": token})

@@ -1,0 +1,321 @@
+"""Exchange accounts: connect, update key in place, refresh, delete. The REST API and the CLI both call this.
+
+Secrets pass through here once, on their way to the Sign Center; everything kept afterwards (the app database,
+events, answers) holds a credential id, a keyed fingerprint and a masked key only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..config import Settings
+from ..domain.statuses import Status, is_transient, render
+from ..errors import CexlinkError, InputError
+from ..exchanges import capabilities
+from ..exchanges.capabilities import Capability
+from ..exchanges.probes import ExchangePool, KeyFacts, ProbeFailed, probe
+from ..storage.errors import Conflict
+from ..storage.repositories import Accounts, Events
+from .assess import Assessment, assess, created_at, expires_at
+from .incidents import IncidentBoard
+
+DELETE_REMINDER = ("The connection is deleted and its key destroyed here. Delete the API key on {exchange} too "
+                   "(API Management), so that nobody can use it.")
+REFUSAL_HTTP = {"account_already_connected": 409, "key_already_used": 409, "key_belongs_to_another_account": 409,
+                "active_consumers": 409, "sub_account_not_allowed": 400}
+
+
+class AccountRefused(CexlinkError):
+    """The connection (or change) was refused; ``reason`` is a status or a conflict word, with what to do."""
+
+    def __init__(self, reason: str, message: str, remedy: str, http: int = 400, field: str | None = None,
+                 details: dict[str, Any] | None = None) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason, self.message, self.remedy, self.http = reason, message, remedy, http
+        self.field = field
+        self.details = details or {}
+
+    def as_json(self) -> dict[str, Any]:
+        return {"error": self.reason, "message": self.message, "remedy": self.remedy, "field": self.field,
+                **self.details}
+
+
+def account_json(a: Any) -> dict[str, Any]:
+    def iso(d: datetime | None) -> str | None:
+        return None if d is None else d.astimezone(UTC).isoformat()
+
+    return {
+        "id": a.id, "exchange": a.exchange, "name": a.name, "exchange_uid": a.exchange_uid,
+        "is_sub_account": a.is_sub_account, "credential_id": a.credential_id, "key_fingerprint": a.key_fingerprint,
+        "masked_key": a.masked_key, "permissions": a.permissions, "ip_whitelist": a.ip_whitelist,
+        "connected_via": a.connected_via, "key_created_at": iso(a.key_created_at),
+        "key_expires_at": iso(a.key_expires_at), "status": a.status, "status_message": a.status_message,
+        "status_remedy": a.status_remedy, "status_code": a.status_code, "last_checked_at": iso(a.last_checked_at),
+        "balances": a.balances, "warnings": a.warnings, "created_at": iso(a.created_at),
+    }
+
+
+class AccountService:
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], signer: Any, pool: ExchangePool,
+                 clock: Callable[[], float] = time.time, incidents: IncidentBoard | None = None) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.signer = signer  # AsyncSignerClient
+        self.pool = pool
+        self.clock = clock
+        self.incidents = incidents or IncidentBoard(clock, settings.incident_accounts, settings.incident_window_s)
+
+    # ---- helpers ----
+
+    @contextmanager
+    def _db(self) -> Iterator[Session]:
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    def _egress(self) -> list[str | None]:
+        return list(self.settings.egress_ips) if self.settings.egress_bind else [None]
+
+    def _texts(self, status: Status, cap: Capability, missing: list[str], detail: str = "") -> tuple[str, str]:
+        words = ", ".join(missing)
+        message, remedy = render(status, cap.name, self.settings.egress_ips, missing=words, detail=detail)
+        if status is Status.IP_NOT_WHITELISTED and missing:
+            message += f" Not on the key's list: {words}."
+        return message, remedy
+
+    def _refusal(self, status: Status, cap: Capability, missing: list[str], detail: str, code: str | None,
+                 cause: str) -> AccountRefused:
+        message, remedy = self._texts(status, cap, missing, detail)
+        return AccountRefused(status.value, message, remedy, 503 if is_transient(status) else 400,
+                              details={"status": status.value, "cause": cause, "missing": missing,
+                                       "exchange_code": code})
+
+    def _conflict(self, reason: str, message: str, remedy: str, field: str | None = None) -> AccountRefused:
+        return AccountRefused(reason, message, remedy, REFUSAL_HTTP[reason], field)
+
+    @staticmethod
+    def _capability(exchange: Any) -> Capability:
+        cap = capabilities.get(exchange) if isinstance(exchange, str) else None
+        if cap is None:
+            raise InputError("exchange", "unknown exchange; GET /api/v1/exchanges lists the ones you can connect")
+        if not cap.in_ccxt:
+            raise InputError("exchange", f"{cap.name} cannot be connected (no longer supported by ccxt)")
+        return cap
+
+    @staticmethod
+    def _name(name: Any) -> str:
+        if not isinstance(name, str) or not name.strip():
+            raise InputError("name", "is required")
+        if len(name.strip()) > 100:
+            raise InputError("name", "must be at most 100 characters")
+        return name.strip()
+
+    async def _check_key(self, cap: Capability, credential_id: str) -> tuple[KeyFacts, Assessment]:
+        """Probe and assess a new key; a refusal says exactly what is wrong and what to do."""
+        try:
+            facts = await probe(self.pool, cap.id, credential_id, self._egress())
+        except ProbeFailed as failed:
+            c = failed.classified
+            missing = list(self.settings.egress_ips) if c.status is Status.IP_NOT_WHITELISTED else []
+            raise self._refusal(c.status, cap, missing, c.exchange_message or "", c.code, c.cause) from None
+        result = assess(cap, facts, self.settings, int(self.clock() * 1000))
+        if result.status is not Status.OK:
+            raise self._refusal(result.status, cap, result.missing, result.detail, result.code, result.cause)
+        if facts.is_sub_account and not self.settings.allow_sub_accounts:
+            raise self._conflict("sub_account_not_allowed", f"This {cap.name} key belongs to a sub-account.",
+                                 "Create the key on the main account, or ask the operator to allow sub-accounts.")
+        return facts, result
+
+    async def _store(self, owner_id: int, cap: Capability, api_key: Any, secret: Any,
+                     passphrase: Any) -> dict[str, Any]:
+        for field_name, value in (("api_key", api_key), ("secret", secret), ("passphrase", passphrase)):
+            if value is not None and not isinstance(value, str):
+                raise InputError(field_name, "must be text")
+        return await self.signer.store(f"user:{owner_id}", cap.id, api_key, secret, passphrase)
+
+    def _key_fields(self, facts: KeyFacts, result: Assessment, cap: Capability) -> dict[str, Any]:
+        message, remedy = self._texts(Status.OK, cap, [])
+        return {"permissions": facts.permissions, "ip_whitelist": facts.ip_whitelist or [],
+                "key_created_at": created_at(facts), "key_expires_at": expires_at(facts), "status": Status.OK.value,
+                "status_message": message, "status_remedy": remedy, "status_code": None,
+                "last_checked_at": self._now(), "balances": facts.balances, "warnings": result.warnings}
+
+    # ---- connect ----
+
+    async def connect(self, owner_id: int, exchange: Any, name: Any, api_key: Any, secret: Any,
+                      passphrase: Any = None, via: str = "api_key") -> dict[str, Any]:
+        cap = self._capability(exchange)
+        name = self._name(name)
+        stored = await self._store(owner_id, cap, api_key, secret, passphrase)
+        cred = stored["credential_id"]
+        try:
+            with self._db() as db:
+                if Accounts(db).by_fingerprint(stored["key_fingerprint"]) is not None:
+                    raise self._conflict("key_already_used", "This API key is already used by another connection.",
+                                         f"Create a separate API key on {cap.name} for each connection.", "api_key")
+            facts, result = await self._check_key(cap, cred)
+            uid = facts.uid or stored["key_fingerprint"]  # exchanges without a uid: the key is the identity
+            with self._db() as db:
+                accounts = Accounts(db)
+                if accounts.by_exchange_uid(cap.id, uid) is not None:
+                    raise self._conflict("account_already_connected", "This account is already connected.",
+                                         "You can connect the same exchange account only once. Use Update API Key "
+                                         "on the existing connection to change its key.")
+                try:
+                    account = accounts.add(owner_id=owner_id, exchange=cap.id, name=name, exchange_uid=uid,
+                                           is_sub_account=bool(facts.is_sub_account), credential_id=cred,
+                                           key_fingerprint=stored["key_fingerprint"], masked_key=stored["masked_key"],
+                                           connected_via=via, **self._key_fields(facts, result, cap))
+                except Conflict as c:
+                    raise self._conflict("key_already_used" if c.field == "key_fingerprint"
+                                         else "account_already_connected", "This account is already connected."
+                                         if c.field != "key_fingerprint" else "This API key is already used by "
+                                         "another connection.", "Use the existing connection.", c.field) from None
+                Events(db).add(owner_id, account.id, "info", "connected",
+                               f"{cap.name} account {uid} connected as '{name}'", {"status": "ok"})
+                return account_json(account)
+        except BaseException:
+            await self.signer.revoke(cred)  # nothing is left behind
+            raise
+
+    # ---- update key in place ----
+
+    async def update_key(self, owner_id: int, account_id: int, api_key: Any, secret: Any,
+                         passphrase: Any = None) -> dict[str, Any]:
+        with self._db() as db:
+            account = Accounts(db).get(owner_id, account_id)
+            cap = self._capability(account.exchange)
+            old_cred, uid, old_status = account.credential_id, account.exchange_uid, account.status
+        stored = await self._store(owner_id, cap, api_key, secret, passphrase)
+        cred = stored["credential_id"]
+        try:
+            with self._db() as db:
+                other = Accounts(db).by_fingerprint(stored["key_fingerprint"])
+                if other is not None and other.id != account_id:
+                    raise self._conflict("key_already_used", "This API key is already used by another connection.",
+                                         f"Create a separate API key on {cap.name} for each connection.", "api_key")
+            facts, result = await self._check_key(cap, cred)
+            new_uid = facts.uid or stored["key_fingerprint"]
+            if facts.uid is not None and new_uid != uid:
+                raise self._conflict("key_belongs_to_another_account",
+                                     "This key belongs to another exchange account.",
+                                     f"Create the new key while logged in to the {cap.name} account this connection "
+                                     f"is for (uid {uid}).", "api_key")
+            with self._db() as db:
+                account = Accounts(db).update(owner_id, account_id, credential_id=cred,
+                                              key_fingerprint=stored["key_fingerprint"],
+                                              masked_key=stored["masked_key"], **self._key_fields(facts, result, cap))
+                Events(db).add(owner_id, account_id, "info", "key_updated",
+                               f"API key replaced with {stored['masked_key']}", {"previous_status": old_status})
+                if old_status != Status.OK.value:
+                    Events(db).add(owner_id, account_id, "info", "status_changed",
+                                   f"Status changed from {old_status} to ok", {"from": old_status, "to": "ok"})
+                out = account_json(account)
+        except BaseException:
+            await self.signer.revoke(cred)
+            raise
+        await self.signer.revoke(old_cred)  # only now: the new key is in place
+        return out
+
+    # ---- refresh ----
+
+    async def refresh(self, owner_id: int | None, account_id: int) -> dict[str, Any]:
+        with self._db() as db:
+            account = Accounts(db).get(owner_id, account_id) if owner_id is not None else \
+                _any_account(db, account_id)
+            cap = self._capability(account.exchange)
+            cred, owner, previous = account.credential_id, account.owner_id, account.status
+        fields: dict[str, Any] = {"last_checked_at": self._now()}
+        try:
+            facts = await probe(self.pool, cap.id, cred, self._egress())
+            result = assess(cap, facts, self.settings, int(self.clock() * 1000))
+            status, missing, detail, code = result.status, result.missing, result.detail, result.code
+            fields.update(permissions=facts.permissions, ip_whitelist=facts.ip_whitelist or [],
+                          key_created_at=created_at(facts), key_expires_at=expires_at(facts), balances=facts.balances,
+                          warnings=result.warnings)
+        except ProbeFailed as failed:
+            c = failed.classified
+            status, missing, detail, code = c.status, [], c.exchange_message or "", c.code
+        if status is Status.OK:
+            self.incidents.clear(cap.id, account_id)
+        elif not is_transient(status) and self.incidents.record(cap.id, status, account_id):
+            detail = self.incidents.describe(cap.id, status)
+            status, code = Status.EXCHANGE_UNAVAILABLE, code
+        message, remedy = self._texts(status, cap, missing, detail)
+        fields.update(status=status.value, status_message=message, status_remedy=remedy, status_code=code)
+        with self._db() as db:
+            account = Accounts(db).update(owner, account_id, **fields)
+            if status.value != previous:
+                severity = "info" if status is Status.OK else ("warning" if is_transient(status) else "critical")
+                Events(db).add(owner, account_id, severity, "status_changed",
+                               f"Status changed from {previous} to {status.value}: {message}",
+                               {"from": previous, "to": status.value, "exchange_code": code})
+            return account_json(account)
+
+    async def refresh_many(self, owner_id: int | None, concurrency: int = 16) -> dict[str, Any]:
+        """Refresh all of one user's accounts (or every account, owner_id None), concurrently per exchange."""
+        with self._db() as db:
+            accounts = Accounts(db)
+            rows = accounts.list(owner_id) if owner_id is not None else accounts.list_all()
+            targets = [(a.exchange, a.id) for a in rows]
+        limits: dict[str, asyncio.Semaphore] = {}
+        counts: dict[str, int] = {}
+
+        async def one(exchange: str, account_id: int) -> None:
+            sem = limits.setdefault(exchange, asyncio.Semaphore(concurrency))
+            async with sem:
+                out = await self.refresh(owner_id, account_id)
+            counts[out["status"]] = counts.get(out["status"], 0) + 1
+
+        await asyncio.gather(*(one(ex, aid) for ex, aid in targets))
+        return {"refreshed": len(targets), "statuses": counts}
+
+    # ---- delete ----
+
+    async def delete(self, owner_id: int, account_id: int) -> dict[str, Any]:
+        with self._db() as db:
+            accounts = Accounts(db)
+            account = accounts.get(owner_id, account_id)
+            cap = self._capability(account.exchange)
+            active = {k: v for k, v in accounts.active_consumers(owner_id, account_id).items() if v}
+            if active:
+                what = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in active.items())
+                raise AccountRefused("active_consumers", f"This account is still in use: {what}.",
+                                     "Stop the bots and close or cancel the active deals, SmartTrades and orders "
+                                     "first, then delete the connection.", 409, details={"active": active})
+            cred, name = account.credential_id, account.name
+            accounts.delete(owner_id, account_id)
+            Events(db).add(owner_id, None, "info", "deleted", f"{cap.name} connection '{name}' deleted",
+                           {"account_id": account_id})
+        await self.signer.revoke(cred)
+        return {"deleted": True, "reminder": DELETE_REMINDER.format(exchange=cap.name)}
+
+    # ---- reading ----
+
+    def list(self, owner_id: int) -> list[dict[str, Any]]:
+        with self._db() as db:
+            return [account_json(a) for a in Accounts(db).list(owner_id)]
+
+    def show(self, owner_id: int, account_id: int) -> dict[str, Any]:
+        with self._db() as db:
+            return account_json(Accounts(db).get(owner_id, account_id))
+
+
+def _any_account(db: Session, account_id: int) -> Any:
+    """An account of any owner: for administrators' refresh-all only."""
+    from ..storage.errors import NotFound
+    from ..storage.tables import ExchangeAccount
+
+    account = db.get(ExchangeAccount, account_id)
+    if account is None:
+        raise NotFound("exchange account", account_id)
+    return account

@@ -1,0 +1,1 @@
+"""The REST API: an app factory over the account service."""

@@ -1,0 +1,38 @@
+"""Assembling the API server from settings: database (migrated), Sign Center client, exchange pool, service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import uvicorn
+
+from ..accounts.service import AccountService
+from ..config import Settings
+from ..exchanges.probes import ExchangePool
+from ..signer.client import AsyncSignerClient
+from ..storage.db import make_engine, make_session_factory, migrate
+from .app import create_app
+
+
+def build_service(settings: Settings) -> AccountService:
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    if settings.signer_socket is None:
+        raise NotImplementedError("the async API server talks to the Sign Center over its Unix socket")
+    signer = AsyncSignerClient(settings.signer_socket)
+    pool = ExchangePool(signer, settings.exchange_urls)
+    return AccountService(settings, make_session_factory(engine), signer, pool)
+
+
+def build_app(settings: Settings) -> Any:
+    service = build_service(settings)
+
+    async def shutdown() -> None:
+        await service.pool.close()
+        await service.signer.close()
+
+    return create_app(service, on_shutdown=shutdown)
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    uvicorn.run(build_app(settings), host=host, port=port, log_level="warning", proxy_headers=False)

@@ -1,0 +1,1 @@
+"""Pure domain types: connection statuses, exchange accounts, events. No I/O here."""
