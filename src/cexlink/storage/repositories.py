@@ -148,7 +148,7 @@ class Accounts:
     def by_fingerprint(self, key_fingerprint: str) -> ExchangeAccount | None:
         return self.s.scalar(select(ExchangeAccount).where(ExchangeAccount.key_fingerprint == key_fingerprint))
 
-    def update(self, owner_id: int, account_id: int, **fields: Any) -> ExchangeAccount:
+    def update(self, owner_id: int, account_id: int, /, **fields: Any) -> ExchangeAccount:
         unknown = sorted(set(fields) - UPDATABLE)
         if unknown:
             raise InputError(unknown[0], "cannot be changed on an existing connection")

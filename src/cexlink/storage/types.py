@@ -53,7 +53,7 @@ def decimal_string(field: str, value: Any) -> str:
         d = None
     if d is None or not d.is_finite():
         raise InputError(field, "must be a finite decimal number")
-    return str(d)
+    return format(d, "f")  # fixed-point: "0.00000001", never "1E-8"
 
 
 def normalize_balances(value: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, str]]:

@@ -6,6 +6,7 @@ Create Date: 2026-11-22
 
 Spelled out by hand (types, names, ON DELETE rules) rather than imported from the models, so this revision keeps
 meaning what it meant when later ones change the models; tests compare its result with the ORM metadata.
+Names are final (``op.f``): the models' naming convention must not be applied to them a second time.
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ def _id() -> sa.Column:
 
 
 def _one_of(table: str, column: str, values: Sequence[str]) -> sa.CheckConstraint:
-    return sa.CheckConstraint(f"{column} IN ({', '.join(repr(v) for v in values)})", name=f"ck_{table}_{column}")
+    return sa.CheckConstraint(f"{column} IN ({', '.join(repr(v) for v in values)})", name=op.f(f"ck_{table}_{column}"))
 
 
 def _fk(table: str, column: str, target: str, ondelete: str | None = None) -> sa.ForeignKeyConstraint:
-    return sa.ForeignKeyConstraint([column], [f"{target}.id"], name=f"fk_{table}_{column}_{target}",
+    return sa.ForeignKeyConstraint([column], [f"{target}.id"], name=op.f(f"fk_{table}_{column}_{target}"),
                                    ondelete=ondelete)
 
 
@@ -50,8 +51,8 @@ def upgrade() -> None:
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("is_admin", sa.Boolean(), nullable=False),
         _time("created_at"),
-        sa.PrimaryKeyConstraint("id", name="pk_users"),
-        sa.UniqueConstraint("name", name="uq_users_name"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
+        sa.UniqueConstraint("name", name=op.f("uq_users_name")),
     )
     op.create_table(
         "api_tokens",
@@ -63,8 +64,8 @@ def upgrade() -> None:
         _time("last_used_at", nullable=True),
         _time("revoked_at", nullable=True),
         _fk("api_tokens", "user_id", "users", "CASCADE"),
-        sa.PrimaryKeyConstraint("id", name="pk_api_tokens"),
-        sa.UniqueConstraint("token_hash", name="uq_api_tokens_token_hash"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_api_tokens_token_hash")),
     )
     op.create_index("ix_api_tokens_user_id", "api_tokens", ["user_id"])
 
@@ -80,7 +81,7 @@ def upgrade() -> None:
         sa.Column("data", sa.JSON(), nullable=False),
         _one_of("events", "severity", ("info", "warning", "critical")),
         _fk("events", "owner_id", "users", "CASCADE"),
-        sa.PrimaryKeyConstraint("id", name="pk_events"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
     )
     op.create_index("ix_events_account_id", "events", ["account_id"])
     op.create_index("ix_events_owner_id_time", "events", ["owner_id", "time"])
@@ -113,10 +114,10 @@ def upgrade() -> None:
         _one_of("exchange_accounts", "connected_via", ("api_key", "fast_connect")),
         _one_of("exchange_accounts", "status", ACCOUNT_STATUSES),
         _fk("exchange_accounts", "owner_id", "users"),
-        sa.PrimaryKeyConstraint("id", name="pk_exchange_accounts"),
-        sa.UniqueConstraint("credential_id", name="uq_exchange_accounts_credential_id"),
-        sa.UniqueConstraint("exchange", "exchange_uid", name="uq_exchange_accounts_exchange_exchange_uid"),
-        sa.UniqueConstraint("key_fingerprint", name="uq_exchange_accounts_key_fingerprint"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_exchange_accounts")),
+        sa.UniqueConstraint("credential_id", name=op.f("uq_exchange_accounts_credential_id")),
+        sa.UniqueConstraint("exchange", "exchange_uid", name=op.f("uq_exchange_accounts_exchange_exchange_uid")),
+        sa.UniqueConstraint("key_fingerprint", name=op.f("uq_exchange_accounts_key_fingerprint")),
     )
     op.create_index("ix_exchange_accounts_owner_id", "exchange_accounts", ["owner_id"])
 
@@ -132,7 +133,7 @@ def upgrade() -> None:
         _one_of("bots", "status", ("enabled", "disabled", "error")),
         _fk("bots", "account_id", "exchange_accounts", "CASCADE"),
         _fk("bots", "owner_id", "users"),
-        sa.PrimaryKeyConstraint("id", name="pk_bots"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bots")),
     )
     op.create_index("ix_bots_account_id", "bots", ["account_id"])
 
@@ -147,7 +148,7 @@ def upgrade() -> None:
         _one_of("smart_trades", "status", TRADE_STATUSES),
         _fk("smart_trades", "account_id", "exchange_accounts", "CASCADE"),
         _fk("smart_trades", "owner_id", "users"),
-        sa.PrimaryKeyConstraint("id", name="pk_smart_trades"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_smart_trades")),
     )
     op.create_index("ix_smart_trades_account_id", "smart_trades", ["account_id"])
 
@@ -161,7 +162,7 @@ def upgrade() -> None:
         _one_of("deals", "status", TRADE_STATUSES),
         _fk("deals", "account_id", "exchange_accounts", "CASCADE"),
         _fk("deals", "bot_id", "bots", "CASCADE"),
-        sa.PrimaryKeyConstraint("id", name="pk_deals"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_deals")),
     )
     op.create_index("ix_deals_account_id", "deals", ["account_id"])
     op.create_index("ix_deals_bot_id", "deals", ["bot_id"])
@@ -180,8 +181,8 @@ def upgrade() -> None:
         _fk("orders", "account_id", "exchange_accounts", "CASCADE"),
         _fk("orders", "deal_id", "deals", "SET NULL"),
         _fk("orders", "smart_trade_id", "smart_trades", "SET NULL"),
-        sa.PrimaryKeyConstraint("id", name="pk_orders"),
-        sa.UniqueConstraint("account_id", "exchange_order_id", name="uq_orders_account_id_exchange_order_id"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_orders")),
+        sa.UniqueConstraint("account_id", "exchange_order_id", name=op.f("uq_orders_account_id_exchange_order_id")),
     )
     op.create_index("ix_orders_deal_id", "orders", ["deal_id"])
     op.create_index("ix_orders_smart_trade_id", "orders", ["smart_trade_id"])
