@@ -1,0 +1,1 @@
+"""Per-exchange knowledge as data: the error table and ``classify()``."""
