@@ -97,9 +97,11 @@ def test_update_changes_only_whitelisted_fields(tx: Tx, clock: StepClock) -> Non
             with pytest.raises(InputError) as refused:
                 r.accounts.update(a, acc.id, **{field: "x"})
             assert refused.value.field == field
-        with pytest.raises(InputError) as bad_status:
-            r.accounts.update(a, acc.id, status="broken")
-        assert bad_status.value.field == "status"
+        for field, bad in (("status", "broken"), ("connected_via", "carrier pigeon"), ("permissions", "spot"),
+                           ("ip_whitelist", [1, 2]), ("warnings", 5)):
+            with pytest.raises(InputError) as refused:
+                r.accounts.update(a, acc.id, **{field: bad})
+            assert refused.value.field == field
     with tx() as r:
         r.accounts.update(a, acc.id, status=Status.INVALID_API_KEY, status_message="no", status_remedy="do",
                           status_code="-2015", permissions=("reading",), last_checked_at=clock())

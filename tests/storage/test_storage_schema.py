@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
 from typing import Any
 
+import pytest
 import setuptools
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -63,6 +67,47 @@ def test_migrate_twice_then_down_and_up(db_url: str, engine: Engine) -> None:
     with engine.connect() as conn:
         assert _diff(conn) == []
         assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0001"
+
+
+def test_alembic_command_with_a_url(db_url: str) -> None:
+    """The path the ``alembic`` command takes (env.py opens its own engine from the configured URL)."""
+    command.upgrade(alembic_config(db_url), "head")
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        assert _diff(conn) == []
+    engine.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_servers_starting_together_migrate_once(db_url: str) -> None:
+    """Several API servers (processes) upgrading one PostgreSQL database at once take turns: an advisory lock."""
+    code = "import sys; from cexlink.storage.db import migrate; migrate(sys.argv[1])"
+    procs = [subprocess.Popen([sys.executable, "-c", code, db_url], stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        assert _diff(conn) == [] and conn.scalar(text("SELECT count(*) FROM alembic_version")) == 1
+    engine.dispose()
+
+
+def test_migrate_from_threads(db_url: str) -> None:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            migrate(db_url)
+        except BaseException as err:  # reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
 
 
 def test_database_enforces_closed_sets(engine: Engine) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from cexlink.storage.integrity import translate
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+_MIGRATING = threading.Lock()  # Alembic loads env.py as a module per run; that is not thread-safe in one process
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -72,11 +74,12 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 def migrate(url_or_engine: str | Engine, revision: str = "head") -> None:
-    """``alembic upgrade <revision>`` on this database, from the migrations shipped inside the package."""
+    """``alembic upgrade <revision>`` on this database, from the migrations shipped inside the package.
+    Processes sharing one PostgreSQL take turns through an advisory lock (env.py)."""
     engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
     try:
         cfg = alembic_config()
-        with engine.begin() as conn:  # the cookbook's "share a connection": env.py runs on it, we commit it
+        with _MIGRATING, engine.begin() as conn:  # the cookbook's "share a connection": env.py runs on it, we commit it
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
     finally:

@@ -114,10 +114,10 @@ class Accounts:
         account = ExchangeAccount(
             owner_id=owner_id, exchange=exchange, name=name, exchange_uid=exchange_uid, is_sub_account=is_sub_account,
             credential_id=credential_id, key_fingerprint=key_fingerprint, masked_key=masked_key,
-            permissions=list(permissions), ip_whitelist=list(ip_whitelist), connected_via=connected_via,
+            permissions=permissions, ip_whitelist=ip_whitelist, connected_via=connected_via,
             key_created_at=key_created_at, key_expires_at=key_expires_at, status=status,
             status_message=status_message, status_remedy=status_remedy, status_code=status_code,
-            last_checked_at=last_checked_at, balances=dict(balances or {}), warnings=list(warnings),
+            last_checked_at=last_checked_at, balances=balances, warnings=warnings,
             created_at=now, updated_at=now)
         with translated(self.s):
             self.s.add(account)
@@ -154,7 +154,7 @@ class Accounts:
             raise InputError(unknown[0], "cannot be changed on an existing connection")
         account = self.get(owner_id, account_id)
         for key, value in fields.items():
-            setattr(account, key, list(value) if key in ("permissions", "ip_whitelist", "warnings") else value)
+            setattr(account, key, value)  # the model's validators check and normalise
         account.updated_at = self.clock()
         with translated(self.s):
             self.s.flush()

@@ -70,6 +70,9 @@ def normalize_balances(value: Mapping[str, Mapping[str, Any]] | None) -> dict[st
 
 
 def string_list(field: str, value: Any) -> list[str]:
-    if isinstance(value, str) or not all(isinstance(v, str) for v in value or ()):
+    """A list of strings; None is the empty list. A bare string is refused (it would become its characters)."""
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple | set | frozenset) or not all(isinstance(v, str) for v in value):
         raise InputError(field, "must be a list of strings")
-    return list(value or ())
+    return list(value)
