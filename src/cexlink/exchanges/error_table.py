@@ -163,6 +163,9 @@ OKX: tuple[Row, ...] = (
     OX("51016", S.OK, "duplicate_order"),
     OX("51000", S.OK, "bad_parameter"),
     OX("50014", S.OK, "missing_parameter"),
+    OX("50015", S.OK, "missing_parameter"),  # "Either parameter {param} or {other} is required."
+    OX("50000", S.OK, "empty_body"),
+    OX("50002", S.OK, "json_syntax"),
     *(OX(code, S.OK, "order_size") for code in ("51020", "51121", "51202", "51203")),
     OX("51111", S.OK, "batch_too_large"),
 )
