@@ -107,7 +107,11 @@ def _async_class(base: type) -> type:
         self.set_last_request(request)
         return await self.fetch(request["url"], request["method"], request["headers"], request["body"])
 
-    return type(f"RemoteAsync{base.__name__}", (base,), {"sign": sign, "fetch2": fetch2})
+    def __del__(self: Any) -> None:
+        if not getattr(self, "_cexlink_clone", False):  # a clone's session belongs to its prototype
+            base.__del__(self)
+
+    return type(f"RemoteAsync{base.__name__}", (base,), {"sign": sign, "fetch2": fetch2, "__del__": __del__})
 
 
 def _forward_args(headers: Any) -> dict[str, Any] | None:

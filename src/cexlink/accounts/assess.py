@@ -19,6 +19,7 @@ class Assessment:
     status: Status
     cause: str  # short machine word, e.g. "withdrawals_enabled", "egress_ip_missing"
     missing: list[str] = field(default_factory=list)  # permissions or IPs, in the words a person needs
+    forbidden: list[str] = field(default_factory=list)  # permissions that must be off but are on
     detail: str = ""
     code: str | None = None  # the exchange's code, when one decided it
     warnings: list[str] = field(default_factory=list)
@@ -40,7 +41,7 @@ def assess(cap: Capability, facts: KeyFacts, settings: Settings, now_ms: int) ->
     forbidden = [p for p in cap.forbidden_permissions if p in present]
     if forbidden:
         return Assessment(Status.INSUFFICIENT_PERMISSIONS, "withdrawals_enabled", missing=missing,
-                          detail=f"disable {', '.join(forbidden)}")
+                          forbidden=forbidden)
     if missing:
         return Assessment(Status.INSUFFICIENT_PERMISSIONS, "permission_missing", missing=missing)
     if facts.trading_expires_at is not None and facts.trading_expires_at <= now_ms:

@@ -85,19 +85,21 @@ class AccountService:
     def _egress(self) -> list[str | None]:
         return list(self.settings.egress_ips) if self.settings.egress_bind else [None]
 
-    def _texts(self, status: Status, cap: Capability, missing: list[str], detail: str = "") -> tuple[str, str]:
+    def _texts(self, status: Status, cap: Capability, missing: list[str], detail: str = "", cause: str = "",
+               forbidden: list[str] | None = None) -> tuple[str, str]:
         words = ", ".join(missing)
-        message, remedy = render(status, cap.name, self.settings.egress_ips, missing=words, detail=detail)
-        if status is Status.IP_NOT_WHITELISTED and missing:
+        message, remedy = render(status, cap.name, self.settings.egress_ips, missing=words, detail=detail,
+                                 cause=cause, forbidden=", ".join(forbidden or []))
+        if status is Status.IP_NOT_WHITELISTED and missing and cause != "no_ip_restriction":
             message += f" Not on the key's list: {words}."
         return message, remedy
 
     def _refusal(self, status: Status, cap: Capability, missing: list[str], detail: str, code: str | None,
-                 cause: str) -> AccountRefused:
-        message, remedy = self._texts(status, cap, missing, detail)
+                 cause: str, forbidden: list[str] | None = None) -> AccountRefused:
+        message, remedy = self._texts(status, cap, missing, detail, cause, forbidden)
         return AccountRefused(status.value, message, remedy, 503 if is_transient(status) else 400,
                               details={"status": status.value, "cause": cause, "missing": missing,
-                                       "exchange_code": code})
+                                       "forbidden": forbidden or [], "exchange_code": code})
 
     def _conflict(self, reason: str, message: str, remedy: str, field: str | None = None) -> AccountRefused:
         return AccountRefused(reason, message, remedy, REFUSAL_HTTP[reason], field)
@@ -129,7 +131,8 @@ class AccountService:
             raise self._refusal(c.status, cap, missing, c.exchange_message or "", c.code, c.cause) from None
         result = assess(cap, facts, self.settings, int(self.clock() * 1000))
         if result.status is not Status.OK:
-            raise self._refusal(result.status, cap, result.missing, result.detail, result.code, result.cause)
+            raise self._refusal(result.status, cap, result.missing, result.detail, result.code, result.cause,
+                                result.forbidden)
         if facts.is_sub_account and not self.settings.allow_sub_accounts:
             raise self._conflict("sub_account_not_allowed", f"This {cap.name} key belongs to a sub-account.",
                                  "Create the key on the main account, or ask the operator to allow sub-accounts.")
@@ -239,18 +242,20 @@ class AccountService:
             facts = await probe(self.pool, cap.id, cred, self._egress())
             result = assess(cap, facts, self.settings, int(self.clock() * 1000))
             status, missing, detail, code = result.status, result.missing, result.detail, result.code
+            cause, forbidden = result.cause, result.forbidden
             fields.update(permissions=facts.permissions, ip_whitelist=facts.ip_whitelist or [],
                           key_created_at=created_at(facts), key_expires_at=expires_at(facts), balances=facts.balances,
                           warnings=result.warnings)
         except ProbeFailed as failed:
             c = failed.classified
             status, missing, detail, code = c.status, [], c.exchange_message or "", c.code
+            cause, forbidden = c.cause, []
         if status is Status.OK:
             self.incidents.clear(cap.id, account_id)
         elif not is_transient(status) and self.incidents.record(cap.id, status, account_id):
             detail = self.incidents.describe(cap.id, status)
             status, code = Status.EXCHANGE_UNAVAILABLE, code
-        message, remedy = self._texts(status, cap, missing, detail)
+        message, remedy = self._texts(status, cap, missing, detail, cause, forbidden)
         fields.update(status=status.value, status_message=message, status_remedy=remedy, status_code=code)
         with self._db() as db:
             account = Accounts(db).update(owner, account_id, **fields)

@@ -27,11 +27,30 @@ from .schemas import Connect, UpdateKey
 bearer = HTTPBearer(auto_error=False)
 
 
+class _Unauthorized(Exception):
+    pass
+
+
 @dataclass
 class Caller:
     id: int
     name: str
     is_admin: bool
+
+
+def caller(request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
+    """The user behind the bearer token (module level: FastAPI resolves annotations in module globals)."""
+    if creds is None:
+        raise _Unauthorized()
+    service: AccountService = request.app.state.service
+    with service.sessions() as db, db.begin():
+        user = Users(db).user_for_token(creds.credentials)
+        if user is None:
+            raise _Unauthorized()
+        return Caller(user.id, user.name, user.is_admin)
+
+
+Auth = Annotated[Caller, Depends(caller)]
 
 
 def create_app(service: AccountService, on_shutdown: Any = None) -> FastAPI:
@@ -42,17 +61,7 @@ def create_app(service: AccountService, on_shutdown: Any = None) -> FastAPI:
             await on_shutdown()
 
     app = FastAPI(title="cexlink", version="0.1.0", lifespan=lifespan)
-
-    def caller(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
-        if creds is None:
-            raise _Unauthorized()
-        with service.sessions() as db, db.begin():
-            user = Users(db).user_for_token(creds.credentials)
-            if user is None:
-                raise _Unauthorized()
-            return Caller(user.id, user.name, user.is_admin)
-
-    Auth = Annotated[Caller, Depends(caller)]
+    app.state.service = service
 
     @app.exception_handler(_Unauthorized)
     async def unauthorized(request: Request, exc: _Unauthorized) -> JSONResponse:
@@ -143,10 +152,6 @@ def create_app(service: AccountService, on_shutdown: Any = None) -> FastAPI:
             return [_event(e) for e in Events(db).list(me.id)]
 
     return app
-
-
-class _Unauthorized(Exception):
-    pass
 
 
 def _event(e: Any) -> dict[str, Any]:

@@ -84,14 +84,31 @@ STATUS_INFO: dict[Status, StatusInfo] = {
 }
 
 
+# Where one status has causes that need different words (same status, different fix).
+CAUSE_INFO: dict[tuple[Status, str], StatusInfo] = {
+    (Status.INSUFFICIENT_PERMISSIONS, "withdrawals_enabled"): StatusInfo(
+        "This API key can withdraw funds ({forbidden} is on); the platform never withdraws and refuses such keys.",
+        "On {exchange}, open API Management, Edit restrictions for this key, turn off {forbidden}, Save, then try "
+        "again (or press Refresh).", False),
+    (Status.IP_NOT_WHITELISTED, "no_ip_restriction"): StatusInfo(
+        "This API key is not restricted to the platform's IP addresses{detail}.",
+        "On {exchange}, open API Management, Edit restrictions for this key, choose 'Restrict access to trusted IPs "
+        "only' and add every one of these IPs: {ips}. Save, then try again.", False),
+    (Status.ACCOUNT_SUSPENDED, "kyc_required"): StatusInfo(
+        "{exchange} requires identity verification (KYC) on this account before it can trade.",
+        "Log in to {exchange} and complete identity verification, then press Refresh here.", False),
+}
+
+
 def is_transient(status: Status) -> bool:
     return STATUS_INFO[status].transient
 
 
 def render(status: Status, exchange: str, ips: list[str] | tuple[str, ...] = (), missing: str = "",
-           detail: str = "") -> tuple[str, str]:
+           detail: str = "", cause: str = "", forbidden: str = "") -> tuple[str, str]:
     """(message, remedy) for a person, with the exchange, egress IPs and missing permissions filled in."""
-    info = STATUS_INFO[status]
+    info = CAUSE_INFO.get((status, cause)) or STATUS_INFO[status]
     fields = {"exchange": exchange, "ips": ", ".join(ips) or "(none configured)",
-              "missing": missing or "the required permissions", "detail": f" ({detail})" if detail else ""}
+              "missing": missing or "the required permissions", "detail": f" ({detail})" if detail else "",
+              "forbidden": forbidden or "withdrawals"}
     return info.message.format(**fields), info.remedy.format(**fields)

@@ -69,6 +69,7 @@ class ExchangePool:
             proto = self._protos.get(key)
             if proto is None:
                 proto = remote(exchange, "-", self.signer, asynchronous=True, config={"enableRateLimit": False})
+                proto.number = str  # amounts stay exact decimal text
                 if exchange in self.exchange_urls:
                     point_ccxt(proto, self.exchange_urls[exchange])
                 if egress_ip is not None and exchange not in ("okx",):  # OKX is sent by the Sign Center
@@ -80,6 +81,7 @@ class ExchangePool:
             clone.options["timeDifference"] = self.time_difference[exchange]
         clone._cexlink_credential = credential_id
         clone._cexlink_pool = self
+        clone._cexlink_clone = True  # shares the prototype's session: closing is the prototype's job
         clone.last_http_response = None
         clone.last_response_headers = None
         return clone
@@ -102,11 +104,16 @@ def _ms(value: Any) -> int | None:
         return None
 
 
+def _amount(value: Any) -> str:
+    """Exact decimal text (the pool's ccxt instances parse numbers as strings: no float ever holds an amount)."""
+    return format(Decimal(str(value if value not in (None, "") else 0)).normalize(), "f")
+
+
 def _balances(balance: dict[str, Any]) -> dict[str, dict[str, str]]:
     out = {}
     for asset, total in (balance.get("total") or {}).items():
-        if total:
-            out[asset] = {k: str(Decimal(str(balance[k].get(asset) or 0))) for k in ("free", "used", "total")}
+        if total is not None and Decimal(str(total)) != 0:
+            out[asset] = {k: _amount((balance.get(k) or {}).get(asset)) for k in ("free", "used", "total")}
     return out
 
 

@@ -1,0 +1,91 @@
+"""The whole platform for tests: the sandbox exchange, the Sign Center in its own process, and the API server
+on a real port (uvicorn in a thread) over a real database; users with API tokens."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from cexlink.api.server import build_app
+from cexlink.config import Settings
+from cexlink.storage.db import make_engine, make_session_factory, migrate
+from cexlink.storage.repositories import Users
+from signer_support import SignerProcess, start_signer
+
+EGRESS = ["127.0.0.1", "127.0.0.2"]  # the platform's egress IPs: both local, so each can be probed
+
+
+@dataclass
+class Platform:
+    url: str
+    settings: Settings
+    signer: SignerProcess
+    sandbox_url: str
+    tokens: dict[str, str] = field(default_factory=dict)
+    server: Any = None
+    thread: Any = None
+
+    def client(self, user: str = "alice") -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"authorization": f"Bearer {self.tokens[user]}"}, timeout=30)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_platform(tmp: Path, sandbox_url: str, database_url: str | None = None, **overrides: Any) -> Platform:
+    signer = start_signer(tmp, sandbox_url, name="platform-signer")
+    settings = Settings(database_url=database_url or f"sqlite:///{tmp / 'app.db'}", signer_socket=signer.socket,
+                        egress_ips=list(EGRESS), egress_bind=True,
+                        exchange_urls={ex: sandbox_url for ex in ("binance", "okx", "bybit")}, **overrides)
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    tokens = {}
+    with make_session_factory(engine)() as db, db.begin():
+        users = Users(db)
+        for name, admin in (("alice", False), ("bob", False), ("root", True)):
+            user = users.create(name, is_admin=admin)
+            tokens[name] = users.issue_token(user.id, "tests")
+    engine.dispose()
+    port = _port()
+    server = uvicorn.Server(uvicorn.Config(build_app(settings), host="127.0.0.1", port=port, log_level="warning",
+                                           proxy_headers=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("API server did not start")
+        time.sleep(0.02)
+    return Platform(f"http://127.0.0.1:{port}", settings, signer, sandbox_url, tokens, server, thread)
+
+
+@pytest.fixture(scope="module")
+def platform(sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    p = start_platform(tmp_path_factory.mktemp("platform"), sandbox.url)
+    yield p
+    p.stop()
+    p.signer.stop()
+
+
+def body(key: dict[str, Any], exchange: str, name: str = "main") -> dict[str, Any]:
+    """The connect request a user sends for a sandbox key (as the admin API returned it)."""
+    out = {"exchange": exchange, "name": name, "api_key": key["api_key"], "secret": key["secret"]}
+    if key.get("passphrase"):
+        out["passphrase"] = key["passphrase"]
+    return out
