@@ -31,6 +31,7 @@ class Platform:
     signer: SignerProcess
     sandbox_url: str
     tokens: dict[str, str] = field(default_factory=dict)
+    ids: dict[str, int] = field(default_factory=dict)
     server: Any = None
     thread: Any = None
 
@@ -55,12 +56,13 @@ def start_platform(tmp: Path, sandbox_url: str, database_url: str | None = None,
                         exchange_urls={ex: sandbox_url for ex in ("binance", "okx", "bybit")}, **overrides)
     engine = make_engine(settings.database_url)
     migrate(engine)
-    tokens = {}
+    tokens, ids = {}, {}
     with make_session_factory(engine)() as db, db.begin():
         users = Users(db)
         for name, admin in (("alice", False), ("bob", False), ("root", True)):
             user = users.create(name, is_admin=admin)
             tokens[name] = users.issue_token(user.id, "tests")
+            ids[name] = user.id
     engine.dispose()
     port = _port()
     server = uvicorn.Server(uvicorn.Config(build_app(settings), host="127.0.0.1", port=port, log_level="warning",
@@ -72,7 +74,7 @@ def start_platform(tmp: Path, sandbox_url: str, database_url: str | None = None,
         if time.monotonic() > deadline:
             raise RuntimeError("API server did not start")
         time.sleep(0.02)
-    return Platform(f"http://127.0.0.1:{port}", settings, signer, sandbox_url, tokens, server, thread)
+    return Platform(f"http://127.0.0.1:{port}", settings, signer, sandbox_url, tokens, ids, server, thread)
 
 
 @pytest.fixture(scope="module")

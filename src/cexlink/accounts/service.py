@@ -219,6 +219,11 @@ class AccountService:
                                               masked_key=stored["masked_key"], **self._key_fields(facts, result, cap))
                 Events(db).add(owner_id, account_id, "info", "key_updated",
                                f"API key replaced with {stored['masked_key']}", {"previous_status": old_status})
+                resumed = _resume_consumers(db, owner_id, account_id)
+                if resumed:
+                    Events(db).add(owner_id, account_id, "info", "consumers_resumed",
+                                   f"Resumed after the key update: {resumed} deals and SmartTrades in error",
+                                   {"resumed": resumed})
                 if old_status != Status.OK.value:
                     Events(db).add(owner_id, account_id, "info", "status_changed",
                                    f"Status changed from {old_status} to ok", {"from": old_status, "to": "ok"})
@@ -324,3 +329,15 @@ def _any_account(db: Session, account_id: int) -> Any:
     if account is None:
         raise NotFound("exchange account", account_id)
     return account
+
+
+def _resume_consumers(db: Session, owner_id: int, account_id: int) -> int:
+    """Deals and SmartTrades stopped in ``error`` by the old key carry on with the new one."""
+    from ..storage.consumers import Deals, SmartTrades
+
+    count = 0
+    for repo in (Deals(db), SmartTrades(db)):
+        for row in repo.list(owner_id, account_id, status="error"):
+            repo.set_status(owner_id, row.id, "active")
+            count += 1
+    return count
