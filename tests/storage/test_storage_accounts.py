@@ -138,8 +138,9 @@ def test_datetimes_are_aware_utc(tx: Tx) -> None:
         got = r.accounts.get(a, acc)
         assert got.key_created_at == tokyo and got.key_created_at.tzinfo == UTC
         assert got.key_created_at.hour == 0 and got.key_expires_at == tokyo + timedelta(days=90)
-    with pytest.raises(Exception, match="naive datetime"), tx() as r:
+    with pytest.raises(InputError) as naive, tx() as r:
         r.accounts.update(a, acc, key_expires_at=datetime(2026, 1, 1))
+    assert naive.value.field == "key_expires_at"
 
 
 def _populate(r: Repos, owner: int, acc: int) -> None:

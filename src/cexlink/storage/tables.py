@@ -133,6 +133,13 @@ class ExchangeAccount(Base):
     def _balances(self, _key: str, value: Any) -> dict[str, dict[str, str]]:
         return normalize_balances(value)
 
+    @validates("key_created_at", "key_expires_at", "last_checked_at", "created_at", "updated_at")
+    def _aware(self, key: str, value: datetime | None) -> datetime | None:
+        # Refused here, naming the field, rather than deep in a flush (UTCDateTime refuses it there too).
+        if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+            raise InputError(key, "must be a timezone-aware (UTC) datetime")
+        return value
+
     @validates("permissions", "ip_whitelist", "warnings")
     def _lists(self, key: str, value: Any) -> list[str]:
         return string_list(key, value)
