@@ -35,6 +35,10 @@ class IncidentBoard:
         q.append((self.clock(), account_id))
         return len({a for _, a in q}) >= self.threshold
 
+    def accounts(self, exchange: str, status: Status) -> set[int]:
+        """The accounts whose failures make up the incident (exchange, status)."""
+        return {a for _, a in self._recent(exchange, status)}
+
     def clear(self, exchange: str, account_id: int) -> None:
         """The account works again: it no longer counts towards any incident."""
         for (ex, _), q in self._failures.items():

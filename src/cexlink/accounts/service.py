@@ -259,7 +259,8 @@ class AccountService:
             self.incidents.clear(cap.id, account_id)
         elif not is_transient(status) and self.incidents.record(cap.id, status, account_id):
             detail = self.incidents.describe(cap.id, status)
-            status, code = Status.EXCHANGE_UNAVAILABLE, code
+            self._absolve(cap, status, detail, account_id)
+            status, cause = Status.EXCHANGE_UNAVAILABLE, "exchange_incident"
         message, remedy = self._texts(status, cap, missing, detail, cause, forbidden)
         fields.update(status=status.value, status_message=message, status_remedy=remedy, status_code=code)
         with self._db() as db:
@@ -270,6 +271,20 @@ class AccountService:
                                f"Status changed from {previous} to {status.value}: {message}",
                                {"from": previous, "to": status.value, "exchange_code": code})
             return account_json(account)
+
+    def _absolve(self, cap: Capability, status: Status, detail: str, except_id: int) -> None:
+        """An incident explains the same failures seen earlier in the window: those keys are not bad either."""
+        message, remedy = self._texts(Status.EXCHANGE_UNAVAILABLE, cap, [], detail)
+        with self._db() as db:
+            for account_id in self.incidents.accounts(cap.id, status) - {except_id}:
+                account = _any_account(db, account_id)
+                if account.status != status.value:
+                    continue
+                Accounts(db).update(account.owner_id, account_id, status=Status.EXCHANGE_UNAVAILABLE.value,
+                                    status_message=message, status_remedy=remedy)
+                Events(db).add(account.owner_id, account_id, "warning", "status_changed",
+                               f"Status changed from {status.value} to exchange_unavailable: {message}",
+                               {"from": status.value, "to": "exchange_unavailable", "incident": True})
 
     async def refresh_many(self, owner_id: int | None, concurrency: int = 16) -> dict[str, Any]:
         """Refresh all of one user's accounts (or every account, owner_id None), concurrently per exchange."""

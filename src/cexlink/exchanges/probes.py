@@ -119,18 +119,22 @@ def _balances(balance: dict[str, Any]) -> dict[str, dict[str, str]]:
 
 async def _call(ex: Any, exchange: str, fn: Callable[[], Awaitable[Any]]) -> Any:
     """One probe call; a timestamp refusal is corrected once (the exchange's clock) before it is reported."""
-    for attempt in (1, 2):
+    skew: ProbeFailed | None = None
+    for _attempt in (1, 2):
         try:
             return await fn()
         except ccxt.InvalidNonce as e:
-            if attempt == 2:
-                raise ProbeFailed(classify(exchange, e, body=ex.last_http_response)) from None
+            if skew is not None:
+                raise skew from None
+            skew = ProbeFailed(classify(exchange, e, body=ex.last_http_response))
             try:
                 await ex.load_time_difference()  # public server time: options['timeDifference']
             except ccxt.BaseError:
-                raise ProbeFailed(classify(exchange, e, body=ex.last_http_response)) from None
+                raise skew from None
             ex._cexlink_pool.time_difference[exchange] = ex.options["timeDifference"]
         except (ccxt.BaseError, SignerError) as e:
+            if skew is not None and "clock_offset_too_large" in str(e):
+                raise skew from None  # too far off for the Sign Center to correct: report the skew itself
             raise ProbeFailed(classify(exchange, e, body=ex.last_http_response)) from None
     raise AssertionError("unreachable")
 
