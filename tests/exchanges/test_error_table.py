@@ -208,7 +208,7 @@ def test_rows_are_unique_and_render() -> None:
     keys = [(r.exchange, r.code, r.message, r.http, r.ccxt) for r in TABLE]
     assert len(keys) == len(set(keys))
     for row in TABLE:
-        message, remedy = render(row.status, "Binance", ["203.0.113.7"], detail=row.cause)
+        message, remedy = render(row.status, "Binance", ["203.0.113.7"], detail=row.cause.format(code="x"))
         assert message and remedy and "{" not in message + remedy
         assert row.cause and " " not in row.cause
     for status in Status:
