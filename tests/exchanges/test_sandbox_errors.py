@@ -439,3 +439,47 @@ def test_sandbox_error_classified(ctx: Ctx, exchange: str, reason: Reason) -> No
     assert got.ambiguous == ((exchange, reason) in AMBIGUOUS), got
     alone = classify(exchange, info.value)  # ccxt's message carries the body (or the message it matched)
     assert alone.status is expected, (alone, str(info.value))
+
+
+def test_binance_2015_after_a_success_is_still_a_key_answer(ctx: Ctx) -> None:
+    """ccxt reads -2015 after an earlier success on the instance as a temporary ban (DDoSProtection); the body
+    says what it is: the key (or its IP or permission), to be probed further — not a rate limit."""
+    ex, _ = ctx.trader("binance", permissions=["read"])
+    ex.fetch_balance()
+    with pytest.raises(ccxt.DDoSProtection) as info:
+        buy(ex)
+    http, raw = response_of(ex)
+    for got in (classify("binance", info.value, http_status=http, body=raw), classify("binance", info.value)):
+        assert (got.status, got.code, got.ambiguous) == (S.INVALID_API_KEY, "-2015", True)
+
+
+def test_track_forgets_the_last_answer_when_the_next_request_starts(ctx: Ctx) -> None:
+    ex = ctx.client("binance", {"api_key": "not-a-key", "secret": "x"})
+    with pytest.raises(ccxt.AuthenticationError):
+        ex.fetch_balance()
+    assert response_of(ex)[0] == 401
+    ex.urls["api"]["private"] = "http://127.0.0.1:9/api/v3"  # nothing listens: no answer at all
+    with pytest.raises(ccxt.NetworkError) as info:
+        ex.fetch_balance()
+    assert response_of(ex) == (None, None)
+    got = classify("binance", info.value, http_status=None, body=None)
+    assert got.status is S.EXCHANGE_UNAVAILABLE and got.transient
+
+
+def test_track_works_for_async_ccxt(ctx: Ctx) -> None:
+    import asyncio
+
+    async def run() -> tuple[int | None, str | None, BaseException]:
+        ex = track(ccxt_client("okx", ctx.sandbox.url, {"api_key": str(uuid.uuid4()), "secret": "s",
+                                                        "passphrase": "Passphrase-1"}, asynchronous=True))
+        try:
+            await ex.fetch_balance()
+        except ccxt.BaseError as e:
+            return (*response_of(ex), e)
+        finally:
+            await ex.close()
+        raise AssertionError("no refusal")
+
+    http, raw, err = asyncio.run(run())
+    assert http == 401 and raw is not None and json.loads(raw)["code"] == "50119"
+    assert classify("okx", err, http_status=http, body=raw).status is S.INVALID_API_KEY
