@@ -19,6 +19,7 @@ from cexlink.api.server import build_app
 from cexlink.config import Settings
 from cexlink.storage.db import make_engine, make_session_factory, migrate
 from cexlink.storage.repositories import Users
+from pg_support import postgres  # noqa: F401  (fixture, for the postgresql runs)
 from signer_support import SignerProcess, start_signer
 
 EGRESS = ["127.0.0.1", "127.0.0.2"]  # the platform's egress IPs: both local, so each can be probed
@@ -77,9 +78,12 @@ def start_platform(tmp: Path, sandbox_url: str, database_url: str | None = None,
     return Platform(f"http://127.0.0.1:{port}", settings, signer, sandbox_url, tokens, ids, server, thread)
 
 
-@pytest.fixture(scope="module")
-def platform(sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    p = start_platform(tmp_path_factory.mktemp("platform"), sandbox.url)
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def platform(request: pytest.FixtureRequest, sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """The platform over a SQLite file, then over a PostgreSQL database on a real server: every connection test
+    runs on both."""
+    database = request.getfixturevalue("postgres").create_database() if request.param == "postgresql" else None
+    p = start_platform(tmp_path_factory.mktemp("platform"), sandbox.url, database)
     yield p
     p.stop()
     p.signer.stop()
@@ -91,3 +95,17 @@ def body(key: dict[str, Any], exchange: str, name: str = "main") -> dict[str, An
     if key.get("passphrase"):
         out["passphrase"] = key["passphrase"]
     return out
+
+
+def database_dump(platform: Platform) -> bytes:
+    """Everything the app database holds, as bytes to scan: the SQLite file (and its WAL), or a pg_dump."""
+    url = platform.settings.database_url
+    if url.startswith("sqlite"):
+        path = Path(url.split("///", 1)[1])
+        return b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+    import glob
+    import subprocess
+
+    pg_dump = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_dump"))[-1]
+    return subprocess.run([pg_dump, "--data-only", url.replace("+psycopg", "")], capture_output=True,
+                          check=True).stdout

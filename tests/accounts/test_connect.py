@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from platform_support import EGRESS, Platform, body, platform  # noqa: F401  (fixture)
+from platform_support import EGRESS, Platform, body, database_dump, platform, postgres  # noqa: F401  (fixtures)
 
 from cexlink.signer.client import SignerClient
 
@@ -221,5 +221,6 @@ def test_signer_holds_the_credential_not_the_app(platform: Platform, new_key) ->
     finally:
         client.close()
     assert described["status"] == "active" and described["owner"].startswith("user:")
-    db = (platform.signer.data_dir.parent / "app.db").read_bytes()
+    db = database_dump(platform)
+    assert account["credential_id"].encode() in db  # the dump does hold the account
     assert key["secret"].encode() not in db and key["api_key"].encode() not in db

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from platform_support import EGRESS, Platform, body, platform  # noqa: F401  (fixture)
+from platform_support import EGRESS, Platform, body, platform, postgres  # noqa: F401  (fixtures)
 
 from cexlink.errors import SignerRefused
 from cexlink.signer.client import SignerClient
