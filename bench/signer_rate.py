@@ -10,6 +10,9 @@ call, and the time to revoke 1,000,000 credentials — each beside a baseline me
      for the request it is serving. No pipelining: a worker waits for its signature before it sends. Target:
      ≥ 10,000 signs/s in total. The client processes share the machine's 2 cores with the Sign Center, as
      co-located API workers would.
+   Also printed: the ``health`` op round trip on the same socket (the transport floor, no engine work), the
+   Sign Center's own CPU per signature (from /proc; steadier than wall rates on a shared machine), and, as
+   context only, 8 coroutines pipelined on one ``AsyncSignerClient`` (one async API worker).
 2. A remote-signed ccxt private call on the sandbox (sync ``cexlink.ccxt.remote(...)`` pointed with
    ``point_ccxt``) against the same call with in-process keys (``ccxt_client``): ``fetch_balance`` and a
    create+cancel order pair, interleaved call by call; the ratio of medians. Target: ≤ 1.2.
@@ -18,7 +21,8 @@ call, and the time to revoke 1,000,000 credentials — each beside a baseline me
    fields, one transaction), beside a trivial full-table one-column UPDATE of the same SQLite file. Target:
    < 10 s.
 
-The Sign Center and the sandbox each run in their own process. Run: ``python -m bench.signer_rate``.
+The Sign Center and the sandbox each run in their own process. Run: ``python -m bench.signer_rate [sign] [ccxt]
+[revoke]`` (default: all three). The first summary line says how busy the machine was with other work.
 """
 
 from __future__ import annotations
