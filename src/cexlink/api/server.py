@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import uvicorn
@@ -14,7 +15,14 @@ from ..storage.db import make_engine, make_session_factory, migrate
 from .app import create_app
 
 
+def quiet_exchange_logs() -> None:
+    """ccxt logs whole requests at DEBUG: API keys, signatures (a signed request is usable until its recvWindow
+    ends). Never below INFO here, whatever the root logger says."""
+    logging.getLogger("ccxt").setLevel(logging.INFO)
+
+
 def build_service(settings: Settings) -> AccountService:
+    quiet_exchange_logs()
     engine = make_engine(settings.database_url)
     migrate(engine)
     if settings.signer_socket is None:
