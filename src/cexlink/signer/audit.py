@@ -84,8 +84,10 @@ class AuditLog:
                 "credential_id": credential_id, "action": action, "exchange": exchange, "method": method,
                 "path": path, "outcome": outcome,
                 "params_mac": None if params is None else self.params_mac(params)}
-        digest = record_hash(self.head, body)
-        line = _canonical({**body, "hash": digest}) + b"\n"
+        encoded = _canonical(body)
+        digest = hashlib.sha256(bytes.fromhex(self.head) + encoded).hexdigest()
+        # The line is the canonical record with its hash appended: encoded once (readers parse it as JSON).
+        line = encoded[:-1] + b',"hash":"' + digest.encode() + b'"}\n'
         try:
             if os.write(self.fd, line) != len(line):
                 raise OSError("short write")
