@@ -47,16 +47,23 @@ def _bound(engine: SignCenter, op: Any, args: Any) -> Callable[[], Any]:
     if "forward" in args:  # only the forward operation may produce a request that carries secret material
         raise InputError("args", "unexpected argument 'forward'")
     fn = getattr(engine, method)
-    try:
-        _signature(type(engine), method).bind(None, **args)
-    except TypeError as e:
-        raise InputError("args", str(e)) from None
+    accepted, needed = _arguments(type(engine), method)
+    unknown = args.keys() - accepted
+    if unknown:
+        raise InputError("args", f"unexpected argument {sorted(unknown)[0]!r}")
+    missing = needed - args.keys()
+    if missing:
+        raise InputError("args", f"missing argument {sorted(missing)[0]!r}")
     return lambda: fn(**args)
 
 
 @functools.cache
-def _signature(cls: type, method: str) -> inspect.Signature:
-    return inspect.signature(getattr(cls, method))  # building one costs ~40 µs: once per method, not per call
+def _arguments(cls: type, method: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(accepted, required) keyword names of an engine method: computed once, checked with set operations
+    (inspect's bind() costs tens of microseconds per call)."""
+    params = list(inspect.signature(getattr(cls, method)).parameters.values())[1:]  # without self
+    return (frozenset(p.name for p in params),
+            frozenset(p.name for p in params if p.default is inspect.Parameter.empty))
 
 
 def _error(rid: Any, e: Exception) -> dict[str, Any]:
