@@ -8,10 +8,12 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
+
 
 def run_up(data_dir: Path) -> tuple[list[str], subprocess.Popen[str]]:
-    proc = subprocess.Popen([sys.executable, "-m", "cexlink.cli", "up", "--port", "0", "--data-dir", str(data_dir)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "cexlink.cli", "up", "--port", "0", "--api-port", "0",
+                             "--data-dir", str(data_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     deadline = time.monotonic() + 60
     assert proc.stdout is not None
@@ -30,21 +32,28 @@ def stop(proc: subprocess.Popen[str]) -> int:
     return proc.wait(timeout=30)
 
 
-def test_up_starts_sandbox_and_sign_center_and_stops_cleanly(tmp_path: Path) -> None:
+def test_up_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
     lines, proc = run_up(tmp_path)
     try:
         text = "\n".join(lines)
-        assert "sandbox exchange: http://127.0.0.1:" in text
-        assert "Sign Center: unix socket" in text
-        assert "remote-signed check: Binance demo balance 10000 USDT" in text, text
+        api_url = next(ln.split()[2] for ln in lines if ln.startswith("cexlink API:"))
+        token = next(ln.split()[3] for ln in lines if ln.startswith("demo user token:"))
+        assert "sandbox exchange: http://127.0.0.1:" in text and "Sign Center: " in text
+        demo = [ln for ln in lines if ln.strip().startswith("demo ") and "uid=" in ln]
+        assert len(demo) == 3 and all("status=ok" in ln for ln in demo), text
+        accounts = httpx.get(api_url + "/api/v1/accounts", headers={"authorization": f"Bearer {token}"}).json()
+        assert sorted(a["exchange"] for a in accounts) == ["binance", "bybit", "okx"]
+        assert all(a["balances"]["USDT"]["free"] == "10000" for a in accounts)
     finally:
         assert stop(proc) == 0
     assert not (tmp_path / "signer.sock").exists()  # the Sign Center stopped with it
-    secrets_file = tmp_path / "demo-keys.json"
-    assert oct(secrets_file.stat().st_mode & 0o777) == "0o600"
+    assert oct((tmp_path / "demo-keys.json").stat().st_mode & 0o777) == "0o600"
+    assert oct((tmp_path / "demo-token").stat().st_mode & 0o777) == "0o600"
 
-    again, proc = run_up(tmp_path)  # a second start reuses the demo keys and credentials
+    again, proc = run_up(tmp_path)  # a second start keeps the user, its token and its connections
     try:
-        assert [ln for ln in again if "credential=" in ln] == [ln for ln in lines if "credential=" in ln]
+        assert [ln.split(" key=")[0] for ln in again if "uid=" in ln] == \
+            [ln.split(" key=")[0] for ln in lines if "uid=" in ln]
+        assert next(ln for ln in again if ln.startswith("demo user token:")).split()[3] == token
     finally:
         stop(proc)

@@ -1,7 +1,8 @@
 """``cexlink up``: everything on one machine with embedded defaults, for trying cexlink out.
 
-The sandbox exchange (in this process), the Sign Center (its own process, Unix socket), demo keys on each
-sandbox exchange handed to the Sign Center, and a remote-signed ccxt call to show the chain works.
+The sandbox exchange (in this process), the Sign Center (its own process, Unix socket), the API server over a
+SQLite file, a demo user with an API token, and the demo keys on each sandbox exchange connected through the
+API (so the Sign Center holds them and the app database does not).
 """
 
 from __future__ import annotations
@@ -53,50 +54,98 @@ def _start_signer(data_dir: Path, sandbox_url: str) -> tuple[subprocess.Popen[by
     return proc, sock
 
 
+def _start_api(data_dir: Path, sandbox_url: str, sock: Path, port: int) -> tuple[Any, Any, str]:
+    import threading
+
+    import uvicorn
+
+    from .api.server import build_app
+    from .config import Settings
+
+    settings = Settings(database_url=f"sqlite:///{data_dir / 'cexlink.db'}", signer_socket=sock,
+                        egress_ips=["127.0.0.1"], exchange_urls={ex: sandbox_url for ex in EXCHANGES})
+    server = uvicorn.Server(uvicorn.Config(build_app(settings), host="127.0.0.1", port=port, log_level="warning",
+                                           proxy_headers=False))
+    from .sandbox.server import bind
+
+    sock_api = bind("127.0.0.1", port)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock_api]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise typer.Exit(1)
+        time.sleep(0.02)
+    return server, thread, f"http://127.0.0.1:{sock_api.getsockname()[1]}"
+
+
+def _demo_user(data_dir: Path) -> str:
+    from .config import Settings
+    from .storage.db import make_engine, make_session_factory, migrate
+    from .storage.repositories import Users
+
+    token_file = data_dir / "demo-token"
+    if token_file.exists():
+        return token_file.read_text().strip()
+    engine = make_engine(Settings(database_url=f"sqlite:///{data_dir / 'cexlink.db'}").database_url)
+    migrate(engine)
+    with make_session_factory(engine)() as db, db.begin():
+        users = Users(db)
+        user = users.by_name("demo") or users.create("demo")
+        token = users.issue_token(user.id, "make up")
+    engine.dispose()
+    token_file.write_text(token + "\n")
+    token_file.chmod(0o600)
+    return token
+
+
 def up(
     port: Annotated[int, typer.Option(help="Sandbox exchange port.")] = 8600,
+    api_port: Annotated[int, typer.Option(help="API server port.")] = 8700,
     data_dir: Annotated[Path, typer.Option(help="Where state files live.")] = Path("var"),
 ) -> None:
-    """Start the sandbox exchange and the Sign Center with demo keys; print the URLs."""
-    from .ccxt import remote
-    from .sandbox.clients import point_ccxt
+    """Start the sandbox exchange, the Sign Center and the API with a demo user; print the URLs."""
     from .sandbox.server import SandboxServer
-    from .signer.client import SignerClient
 
     data_dir.mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop cleanly (children too) on SIGTERM
     sandbox = SandboxServer("127.0.0.1", port, state_file=data_dir / "sandbox-state.json").start()
     demo = _demo_keys(sandbox.url, sandbox.ctx.ledger, data_dir / "demo-keys.json")
     signer, sock = _start_signer(data_dir, sandbox.url)
-    client = SignerClient(socket_path=sock)
-    credentials_file = data_dir / "demo-credentials.json"
-    creds = json.loads(credentials_file.read_text()) if credentials_file.exists() else {}
+    api = None
     try:
+        token = _demo_user(data_dir)
+        api, api_thread, api_url = _start_api(data_dir, sandbox.url, sock, api_port)
+        with httpx.Client(base_url=api_url, headers={"authorization": f"Bearer {token}"}, timeout=60) as c:
+            connected = {a["exchange_uid"]: a for a in c.get("/api/v1/accounts").json()}
+            for exchange, d in demo.items():
+                if d["uid"] not in connected:
+                    payload = {"exchange": exchange, "name": f"Demo {exchange}", "api_key": d["api_key"],
+                               "secret": d["secret"]}
+                    if d.get("passphrase"):
+                        payload["passphrase"] = d["passphrase"]
+                    r = c.post("/api/v1/accounts", json=payload)
+                    if r.status_code != 201:
+                        typer.echo(f"demo {exchange} connection refused: {r.text}", err=True)
+                        continue
+                    connected[d["uid"]] = r.json()
+        typer.echo(f"cexlink API:      {api_url}   (docs {api_url}/docs, OpenAPI {api_url}/openapi.json)")
+        typer.echo(f"demo user token:  {token}   (also in {data_dir / 'demo-token'})")
+        typer.echo(f"  try: curl -H 'Authorization: Bearer {token}' {api_url}/api/v1/accounts")
+        typer.echo(f"sandbox exchange: {sandbox.url}   (admin API {sandbox.url}/sandbox/v1/health)")
+        typer.echo(f"Sign Center:      unix socket {sock} (audit log in {data_dir / 'signer'})")
         for exchange, d in demo.items():
-            if creds.get(exchange, {}).get("api_key_masked") != d["api_key"][:4] + "…" + d["api_key"][-4:] or \
-                    client.describe(creds[exchange]["credential_id"])["status"] != "active":
-                stored = client.store("demo", exchange, d["api_key"], d["secret"], d.get("passphrase"))
-                creds[exchange] = {"credential_id": stored["credential_id"], "api_key_masked": stored["masked_key"]}
-        credentials_file.write_text(json.dumps(creds, indent=2))
-        check = point_ccxt(remote("binance", creds["binance"]["credential_id"], client), sandbox.url)
-        usdt = check.fetch_balance()["USDT"]["free"]
-
-        typer.echo(f"sandbox exchange: {sandbox.url}")
-        typer.echo(f"  Binance {sandbox.url}/api/v3  ·  OKX {sandbox.url}/api/v5  ·  Bybit {sandbox.url}/v5")
-        typer.echo(f"  admin API {sandbox.url}/sandbox/v1/health")
-        typer.echo(f"Sign Center: unix socket {sock} (audit log in {data_dir / 'signer'})")
-        typer.echo(f"demo keys on the sandbox (whitelisted for 127.0.0.1): {data_dir / 'demo-keys.json'}")
-        for exchange, d in demo.items():
-            typer.echo(f"  {exchange:8} uid={d['uid']} key={creds[exchange]['api_key_masked']} "
-                       f"credential={creds[exchange]['credential_id']}")
-        typer.echo(f"remote-signed check: Binance demo balance {usdt:g} USDT, signed by the Sign Center")
+            account = connected.get(d["uid"], {})
+            typer.echo(f"  demo {exchange:8} uid={d['uid']} account={account.get('id', '-')} "
+                       f"status={account.get('status', 'not connected')} key={account.get('masked_key', '-')}")
         typer.echo("Ctrl-C to stop.")
-        while sandbox.thread.is_alive() and signer.poll() is None:
+        while sandbox.thread.is_alive() and signer.poll() is None and api_thread.is_alive():
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
-        client.close()
+        if api is not None:
+            api.should_exit = True
         signer.terminate()
         signer.wait(timeout=15)
         sandbox.stop()
