@@ -46,6 +46,9 @@ class Settings:
     # sandbox; behind NAT the exchange-reported whitelist is compared instead).
     egress_bind: bool = True
     exchange_urls: dict[str, str] = field(default_factory=dict)  # exchange -> base URL (the sandbox); else real
+    # Keep each exchange's documented request rate (ccxt's throttle, shared by all probes of one exchange and
+    # egress IP). Off only against the sandbox, whose own limits are what tests and benchmarks exercise.
+    rate_limit: bool = True
     allow_unrestricted_ip_keys: bool = False  # keys without an IP whitelist: refused, or accepted with a warning
     allow_sub_accounts: bool = True
     incident_accounts: int = 5  # this many accounts on one exchange failing alike within the window ...
@@ -71,6 +74,8 @@ class Settings:
             s.egress_bind = _bool(env["CEXLINK_EGRESS_BIND"], "CEXLINK_EGRESS_BIND")
         if "CEXLINK_EXCHANGE_URLS" in env:
             s.exchange_urls = _pairs(env["CEXLINK_EXCHANGE_URLS"], "CEXLINK_EXCHANGE_URLS")
+        if "CEXLINK_RATE_LIMIT" in env:
+            s.rate_limit = _bool(env["CEXLINK_RATE_LIMIT"], "CEXLINK_RATE_LIMIT")
         if "CEXLINK_ALLOW_UNRESTRICTED_IP_KEYS" in env:
             s.allow_unrestricted_ip_keys = _bool(env["CEXLINK_ALLOW_UNRESTRICTED_IP_KEYS"],
                                                  "CEXLINK_ALLOW_UNRESTRICTED_IP_KEYS")

@@ -54,7 +54,8 @@ def start_platform(tmp: Path, sandbox_url: str, database_url: str | None = None,
     signer = start_signer(tmp, sandbox_url, name="platform-signer")
     settings = Settings(database_url=database_url or f"sqlite:///{tmp / 'app.db'}", signer_socket=signer.socket,
                         egress_ips=list(EGRESS), egress_bind=True,
-                        exchange_urls={ex: sandbox_url for ex in ("binance", "okx", "bybit")}, **overrides)
+                        exchange_urls={ex: sandbox_url for ex in ("binance", "okx", "bybit")}, rate_limit=False,
+                        **overrides)
     engine = make_engine(settings.database_url)
     migrate(engine)
     tokens, ids = {}, {}

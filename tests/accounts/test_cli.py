@@ -31,7 +31,7 @@ def env(sandbox, tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("cli")
     signer = start_signer(tmp, sandbox.url, name="cli-signer")
     environment = {"CEXLINK_DATABASE_URL": f"sqlite:///{tmp / 'app.db'}", "CEXLINK_SIGNER_SOCKET": str(signer.socket),
-                   "CEXLINK_EGRESS_IPS": ",".join(EGRESS),
+                   "CEXLINK_EGRESS_IPS": ",".join(EGRESS), "CEXLINK_RATE_LIMIT": "false",
                    "CEXLINK_EXCHANGE_URLS": ",".join(f"{ex}={sandbox.url}" for ex in ("binance", "okx", "bybit"))}
     yield environment, tmp
     signer.stop()

@@ -28,7 +28,7 @@ def build_service(settings: Settings) -> AccountService:
     if settings.signer_socket is None:
         raise NotImplementedError("the async API server talks to the Sign Center over its Unix socket")
     signer = AsyncSignerClient(settings.signer_socket)
-    pool = ExchangePool(signer, settings.exchange_urls)
+    pool = ExchangePool(signer, settings.exchange_urls, settings.rate_limit)
     return AccountService(settings, make_session_factory(engine), signer, pool)
 
 

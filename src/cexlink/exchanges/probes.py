@@ -58,6 +58,7 @@ class ExchangePool:
 
     signer: Any  # AsyncSignerClient
     exchange_urls: dict[str, str]
+    rate_limit: bool = True  # ccxt's throttle per prototype: clones share it, so all probes keep one pace
     time_difference: dict[str, int] = field(default_factory=dict)  # measured exchange clock offsets (ms)
     _protos: dict[tuple[str, str | None], Any] = field(default_factory=dict)
     _locks: dict[tuple[str, str | None], asyncio.Lock] = field(default_factory=dict)
@@ -68,7 +69,8 @@ class ExchangePool:
         async with lock:
             proto = self._protos.get(key)
             if proto is None:
-                proto = remote(exchange, "-", self.signer, asynchronous=True, config={"enableRateLimit": False})
+                proto = remote(exchange, "-", self.signer, asynchronous=True,
+                               config={"enableRateLimit": self.rate_limit})
                 proto.number = str  # amounts stay exact decimal text
                 if exchange in self.exchange_urls:
                     point_ccxt(proto, self.exchange_urls[exchange])
