@@ -1,6 +1,6 @@
 """``python -m bench``: run every benchmark in turn."""
 
-from . import sandbox_rate, signer_rate
+from . import accounts_rate, sandbox_rate, signer_rate
 
-for bench in (sandbox_rate, signer_rate):
+for bench in (sandbox_rate, signer_rate, accounts_rate):
     bench.main()
