@@ -76,8 +76,10 @@ class ExchangePool:
                     point_ccxt(proto, self.exchange_urls[exchange])
                 if egress_ip is not None and exchange not in ("okx",):  # OKX is sent by the Sign Center
                     proto.session = aiohttp_session(egress_ip)
+                proto.open()  # once: an SSL context costs tens of milliseconds
                 self._protos[key] = proto
         clone = copy.copy(proto)
+        clone._cexlink_proto = proto
         clone.options = dict(proto.options)  # per-call state (e.g. Binance's "authenticated once") stays local
         if exchange in self.time_difference:
             clone.options["timeDifference"] = self.time_difference[exchange]
@@ -87,6 +89,14 @@ class ExchangePool:
         clone.last_http_response = None
         clone.last_response_headers = None
         return clone
+
+    @staticmethod
+    def adopt_markets(clone: Any) -> None:
+        """Markets load through the first clone that needs them (OKX and Bybit sign their currency calls, so it
+        takes a real credential); its prototype keeps them for every later clone."""
+        proto = clone._cexlink_proto
+        if proto.markets is None and clone.markets:
+            proto.set_markets(clone.markets, clone.currencies)
 
     async def close(self) -> None:
         for proto in self._protos.values():
@@ -124,7 +134,9 @@ async def _call(ex: Any, exchange: str, fn: Callable[[], Awaitable[Any]]) -> Any
     skew: ProbeFailed | None = None
     for _attempt in (1, 2):
         try:
-            return await fn()
+            result = await fn()
+            ExchangePool.adopt_markets(ex)
+            return result
         except ccxt.InvalidNonce as e:
             if skew is not None:
                 raise skew from None

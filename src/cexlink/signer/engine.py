@@ -8,6 +8,7 @@ from it; it is never logged, returned or put in an exception message.
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import hmac
 import json
@@ -100,6 +101,7 @@ class SignCenter:
                              rate_per_credential=config.rate_per_credential,
                              burst_per_credential=config.burst_per_credential)
         self._cache: dict[str, _Entry] = {}
+        self._prototypes: dict[str, Any] = {}
         self._watch = _RevocationWatch(self.store)
 
     # ---- intake ----
@@ -115,7 +117,7 @@ class SignCenter:
             raise InputError("exchange", f"{exchange!r} is not an exchange ccxt supports")
         key = hygiene.clean(exchange, "api_key", api_key)
         sec = hygiene.clean(exchange, "secret", secret)
-        needs_pass = bool(getattr(ccxt, exchange)().requiredCredentials.get("password"))
+        needs_pass = bool(self._prototype(exchange).requiredCredentials.get("password"))
         phrase = hygiene.clean(exchange, "passphrase", passphrase, required=needs_pass)
         assert key is not None and sec is not None
         cred_id = "cred_" + secrets.token_hex(12)
@@ -198,18 +200,28 @@ class SignCenter:
         self._cache[credential_id] = entry
         return entry
 
-    def _instance(self, exchange: str, material: dict[str, str | None]) -> Any:
-        config: dict[str, Any] = {"apiKey": material["api_key"], "secret": material["secret"]}
-        if material.get("passphrase"):
-            config["password"] = material["passphrase"]
-        ex = getattr(ccxt, exchange)(config)
-        base_url = self.config.exchange_urls.get(exchange)
-        if base_url:  # the Sign Center pins where its signatures may be sent; callers cannot choose
-            from ..sandbox.clients import point_ccxt
+    def _prototype(self, exchange: str) -> Any:
+        """One keyless ccxt instance per exchange, URLs pinned; credentials get cheap copies of it (building a
+        ccxt instance costs milliseconds, copying one microseconds)."""
+        proto = self._prototypes.get(exchange)
+        if proto is None:
+            proto = getattr(ccxt, exchange)()
+            base_url = self.config.exchange_urls.get(exchange)
+            if base_url:  # the Sign Center pins where its signatures may be sent; callers cannot choose
+                from ..sandbox.clients import point_ccxt
 
-            point_ccxt(ex, base_url)
-        clock = self.clock
-        ex.milliseconds = lambda: int(clock() * 1000)  # the Sign Center's clock, injectable for tests
+                point_ccxt(proto, base_url)
+            clock = self.clock
+            proto.milliseconds = lambda: int(clock() * 1000)  # the Sign Center's clock, injectable for tests
+            self._prototypes[exchange] = proto
+        return proto
+
+    def _instance(self, exchange: str, material: dict[str, str | None]) -> Any:
+        ex = copy.copy(self._prototype(exchange))
+        ex.options = copy.deepcopy(ex.options)  # per-key state (Kraken's nonce counter, recvWindow) stays its own
+        ex.apiKey, ex.secret = material["api_key"], material["secret"]
+        if material.get("passphrase"):
+            ex.password = material["passphrase"]
         return ex
 
     # ---- revocation and rotation ----
