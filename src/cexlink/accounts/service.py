@@ -240,8 +240,11 @@ class AccountService:
         with self._db() as db:
             account = Accounts(db).get(owner_id, account_id) if owner_id is not None else \
                 _any_account(db, account_id)
-            cap = self._capability(account.exchange)
-            cred, owner, previous = account.credential_id, account.owner_id, account.status
+            known = (account.exchange, account.credential_id, account.owner_id, account.status)
+        return await self._refresh(account_id, *known)
+
+    async def _refresh(self, account_id: int, exchange: str, cred: str, owner: int, previous: str) -> dict[str, Any]:
+        cap = self._capability(exchange)
         fields: dict[str, Any] = {"last_checked_at": self._now()}
         try:
             facts = await probe(self.pool, cap.id, cred, self._egress())
@@ -291,17 +294,17 @@ class AccountService:
         with self._db() as db:
             accounts = Accounts(db)
             rows = accounts.list(owner_id) if owner_id is not None else accounts.list_all()
-            targets = [(a.exchange, a.id) for a in rows]
+            targets = [(a.id, a.exchange, a.credential_id, a.owner_id, a.status) for a in rows]
         limits: dict[str, asyncio.Semaphore] = {}
         counts: dict[str, int] = {}
 
-        async def one(exchange: str, account_id: int) -> None:
+        async def one(account_id: int, exchange: str, cred: str, owner: int, status: str) -> None:
             sem = limits.setdefault(exchange, asyncio.Semaphore(concurrency))
             async with sem:
-                out = await self.refresh(owner_id, account_id)
+                out = await self._refresh(account_id, exchange, cred, owner, status)
             counts[out["status"]] = counts.get(out["status"], 0) + 1
 
-        await asyncio.gather(*(one(ex, aid) for ex, aid in targets))
+        await asyncio.gather(*(one(*t) for t in targets))
         return {"refreshed": len(targets), "statuses": counts}
 
     # ---- delete ----

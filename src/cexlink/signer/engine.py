@@ -218,7 +218,7 @@ class SignCenter:
 
     def _instance(self, exchange: str, material: dict[str, str | None]) -> Any:
         ex = copy.copy(self._prototype(exchange))
-        ex.options = copy.deepcopy(ex.options)  # per-key state (Kraken's nonce counter, recvWindow) stays its own
+        ex.options = dict(ex.options)  # per-key state (Kraken's nonce counter, recvWindow) stays its own
         ex.apiKey, ex.secret = material["api_key"], material["secret"]
         if material.get("passphrase"):
             ex.password = material["passphrase"]
@@ -276,7 +276,7 @@ class SignCenter:
     def close(self) -> None:
         self.audit.close()
         self._watch.close()
-        self.store.engine.dispose()
+        self.store.close()
 
 
 class _RevocationWatch:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     create_engine,
     event,
     insert,
@@ -92,6 +93,8 @@ class SignerStore:
                 conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {PG_SCHEMA}")
         self.md, self.credentials, self.meta = _tables(schema)
         self.md.create_all(self.engine)
+        self._reader: Any = None
+        self._get_one = select(self.credentials).where(self.credentials.c.id == bindparam("id"))
 
     def insert(self, row: CredentialRow) -> None:
         assert row.sealed is not None
@@ -103,8 +106,14 @@ class SignerStore:
                 wrapped_dek=row.sealed.wrapped_dek, nonce=row.sealed.nonce, ciphertext=row.sealed.ciphertext))
 
     def get(self, credential_id: str) -> CredentialRow | None:
-        with self.engine.connect() as conn:
-            r = conn.execute(select(self.credentials).where(self.credentials.c.id == credential_id)).first()
+        # One long-lived connection for this hot read (a pool checkout per call costs more than the query); the
+        # transaction ends at once so the next read sees every commit, revocations included.
+        if self._reader is None:
+            self._reader = self.engine.connect()
+        try:
+            r = self._reader.execute(self._get_one, {"id": credential_id}).first()
+        finally:
+            self._reader.rollback()
         return _row(r) if r is not None else None
 
     def find_active_by_fingerprint(self, fingerprint: str) -> list[CredentialRow]:
@@ -166,6 +175,11 @@ class SignerStore:
         updated = conn.execute(update(m).where(m.c.name == name).values(value=m.c.value + 1)).rowcount
         if not updated:
             conn.execute(insert(m).values(name=name, value=1))
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+        self.engine.dispose()
 
     def revocation_epoch(self) -> int:
         m = self.meta
