@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -32,6 +32,13 @@ TOKEN_PREFIX = "cxl_"
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+LAST_USED_RESOLUTION_S = 60
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class Users:
@@ -72,8 +79,11 @@ class Users:
                                                    ApiToken.revoked_at.is_(None)))
         if row is None:
             return None
-        row.last_used_at = self.clock()
-        self.s.flush()
+        now = self.clock()
+        # "Last used" to the minute: a database write on every API call would cost more than the call.
+        if row.last_used_at is None or (now - _utc(row.last_used_at)).total_seconds() >= LAST_USED_RESOLUTION_S:
+            row.last_used_at = now
+            self.s.flush()
         return self.s.get(User, row.user_id)
 
     def tokens(self, user_id: int) -> list[ApiToken]:
