@@ -9,9 +9,9 @@ the same run.
 
    Exchange time, per connect: the service's ``ExchangePool`` is replaced by a subclass whose clones have their
    ccxt ``fetch`` coroutine (the HTTP round trip to the exchange: send, wait, read, decode JSON) wrapped by a
-   timer that adds its duration to the total of the clone's credential id; the connect's answer carries that
+   timer that records its interval under the clone's credential id; the connect's answer carries that
    credential id, so each connect is charged exactly its own exchange requests (market loading included, if
-   any). The timer starts after ccxt's ``open()`` (fetch's own first step: on a fresh clone it builds an SSL
+   any), as the union of their intervals (requests of one connect may overlap). The timer starts after ccxt's ``open()`` (fetch's own first step: on a fresh clone it builds an SSL
    context, ~50 ms), which is the platform's cost, not the exchange's. What is left is the platform: HTTP API,
    auth, Sign Center intake and signing, probes' ccxt work outside ``fetch``, assessment, database. ``fetch``
    includes the client-side read/JSON decode of the answer, so the subtracted figure slightly flatters the
@@ -98,28 +98,44 @@ def signer_process(data_dir: Path, sock: Path, url: str) -> Iterator[Path]:
 
 
 class TimedPool(ExchangePool):
-    """The service's pool, with each clone's ccxt ``fetch`` timed and charged to its credential id."""
+    """The service's pool, with every exchange request of a clone timed and charged to its credential id.
+
+    Requests of one connect may overlap (the Binance probe reads the balance and tests trading at once), so the
+    exchange time of a connect is the length of the union of its request intervals, not their sum."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.spent: dict[str, float] = defaultdict(float)
+        self.intervals: dict[str, list[tuple[float, float]]] = defaultdict(list)
         self.requests: dict[str, int] = defaultdict(int)
+        self._timed: dict[type, type] = {}
+
+    def spent(self, credential_id: str) -> float:
+        total, end = 0.0, float("-inf")
+        for t0, t1 in sorted(self.intervals[credential_id]):
+            if t1 > end:
+                total += t1 - max(t0, end)
+                end = t1
+        return total
 
     async def instance(self, exchange: str, credential_id: str, egress_ip: str | None = None) -> Any:
         clone = await super().instance(exchange, credential_id, egress_ip)
-        fetch = clone.fetch  # bound to the clone: ccxt's own coroutine
-        spent, requests = self.spent, self.requests
+        base = type(clone)
+        if base not in self._timed:
+            pool = self
 
-        async def timed(*args: Any, **kwargs: Any) -> Any:
-            clone.open()  # ccxt fetch's own first step (SSL context, session): platform cost, not exchange time
-            t0 = time.perf_counter()
-            try:
-                return await fetch(*args, **kwargs)
-            finally:
-                spent[credential_id] += time.perf_counter() - t0
-                requests[credential_id] += 1
+            async def fetch(inner: Any, *args: Any, **kwargs: Any) -> Any:
+                inner.open()  # ccxt fetch's own first step (SSL context, session): platform cost, not exchange time
+                t0 = time.perf_counter()
+                try:
+                    return await base.fetch(inner, *args, **kwargs)
+                finally:
+                    pool.intervals[inner._cexlink_credential].append((t0, time.perf_counter()))
+                    pool.requests[inner._cexlink_credential] += 1
 
-        clone.fetch = timed
+            # A subclass, not an instance attribute: copies of the clone (concurrent probes) stay timed, each as
+            # itself.
+            self._timed[base] = type(f"Timed{base.__name__}", (base,), {"fetch": fetch})
+        clone.__class__ = self._timed[base]
         return clone
 
 
@@ -237,9 +253,9 @@ def _connects(url: str, tmp: Path) -> list[str]:
                     continue
                 cred = r.json()["credential_id"]
                 raw.append(elapsed)
-                exchange.append(pool.spent[cred])
+                exchange.append(pool.spent(cred))
                 reqs.append(pool.requests[cred])
-                net.append(elapsed - pool.spent[cred])
+                net.append(elapsed - pool.spent(cred))
         bare_rate, bare_lat = _bare_rate(url)
     r50, r99 = percentile(raw, 50) * 1e3, percentile(raw, 99) * 1e3
     n50, n99 = percentile(net, 50) * 1e3, percentile(net, 99) * 1e3

@@ -188,14 +188,20 @@ async def _binance(pool: ExchangePool, cred: str, egress: list[str | None]) -> K
     facts.key_created_at = _ms(restrictions.get("createTime"))
     facts.trading_expires_at = _ms(restrictions.get("tradingAuthorityExpirationTime"))
     ex = reachable
-    balance = await _call(ex, "binance", lambda: ex.fetch_balance())
+    trader = copy.copy(ex)  # its own last-response fields: the two calls below run at once
+
+    async def trading_probe() -> Classified | None:
+        # A plain trading probe: order/test is authenticated like an order and never matched.
+        try:
+            await trader.private_post_order_test(dict(TEST_ORDER))
+        except (ccxt.BaseError, SignerError) as e:
+            return classify("binance", e, body=trader.last_http_response)
+        return None
+
+    balance, facts.can_trade_probe = await asyncio.gather(_call(ex, "binance", lambda: ex.fetch_balance()),
+                                                          trading_probe())
     facts.uid = str(balance["info"].get("uid")) if balance["info"].get("uid") is not None else None
     facts.balances = _balances(balance)
-    # A plain trading probe: order/test is authenticated like an order and never matched.
-    try:
-        await ex.private_post_order_test(dict(TEST_ORDER))
-    except (ccxt.BaseError, SignerError) as e:
-        facts.can_trade_probe = classify("binance", e, body=ex.last_http_response)
     return facts
 
 
