@@ -11,8 +11,9 @@ the same run.
    ccxt ``fetch`` coroutine (the HTTP round trip to the exchange: send, wait, read, decode JSON) wrapped by a
    timer that records its interval under the clone's credential id; the connect's answer carries that
    credential id, so each connect is charged exactly its own exchange requests (market loading included, if
-   any), as the union of their intervals (requests of one connect may overlap). The timer starts after ccxt's ``open()`` (fetch's own first step: on a fresh clone it builds an SSL
-   context, ~50 ms), which is the platform's cost, not the exchange's. What is left is the platform: HTTP API,
+   any), as the union of their intervals (requests of one connect may overlap). The timer starts after
+   ccxt's ``open()`` (fetch's own first step: on a fresh clone it builds an SSL context, ~50 ms), which is the
+   platform's cost, not the exchange's. What is left is the platform: HTTP API,
    auth, Sign Center intake and signing, probes' ccxt work outside ``fetch``, assessment, database. ``fetch``
    includes the client-side read/JSON decode of the answer, so the subtracted figure slightly flatters the
    platform; the baseline shows how much a bare request costs.
