@@ -44,7 +44,6 @@ import asyncio
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -68,7 +67,7 @@ from cexlink.signer.client import AsyncSignerClient
 from cexlink.storage.db import make_engine, make_session_factory, migrate
 from cexlink.storage.repositories import Accounts, Users
 
-from .common import percentile, report, sandbox_process
+from .common import percentile, report, sandbox_process, signer_process
 
 EXCHANGES = ("binance", "okx", "bybit")
 CONNECTS = 300
@@ -79,24 +78,6 @@ DURATION = 3.0  # seconds per baseline rate measurement
 
 
 # ---- processes ----
-
-@contextmanager
-def signer_process(data_dir: Path, sock: Path, url: str) -> Iterator[Path]:
-    """``cexlink signer serve`` in its own process for the sandbox's three exchanges, rate limits out of the way."""
-    args = [sys.executable, "-m", "cexlink.cli", "signer", "serve", "--socket", str(sock), "--data-dir",
-            str(data_dir), "--rate-per-credential", "1e9", "--burst-per-credential", "1e9"]
-    for name in EXCHANGES:
-        args += ["--exchange-url", f"{name}={url}"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline() if proc.stdout else ""
-        if "ready" not in line or not sock.exists():
-            raise RuntimeError(f"the Sign Center did not start: {line!r}")
-        yield sock
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-
 
 class TimedPool(ExchangePool):
     """The service's pool, with every exchange request of a clone timed and charged to its credential id.
@@ -230,7 +211,7 @@ def _bare_rate(url: str) -> tuple[float, list[float]]:
 
 def _connects(url: str, tmp: Path) -> list[str]:
     data = tmp / "signer-disk"
-    with signer_process(data, tmp / "signer-disk.sock", url) as sock:
+    with signer_process(data, tmp / "signer-disk.sock", dict.fromkeys(EXCHANGES, url)) as (sock, _):
         settings = settings_for(tmp, sock, url, "connect.db")
         (_, token), = make_users(settings, 1)
         keys = asyncio.run(create_keys(url, ["binance"] * (CONNECTS + 20)))
@@ -365,7 +346,7 @@ def _refresh(url: str, tmp: Path, profile: bool) -> list[str]:
 
 
 def _refresh_in(url: str, tmp: Path, shm: Path, profile: bool) -> list[str]:
-    with signer_process(shm / "signer-data", tmp / "signer-shm.sock", url) as sock:
+    with signer_process(shm / "signer-data", tmp / "signer-shm.sock", dict.fromkeys(EXCHANGES, url)) as (sock, _):
         settings = settings_for(tmp, sock, url, "refresh.db")
         users = [uid for uid, _ in make_users(settings, USERS)]
         exchanges = [EXCHANGES[i % len(EXCHANGES)] for i in range(ACCOUNTS)]

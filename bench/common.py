@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -44,3 +45,22 @@ def report(name: str, value: float, unit: str, baseline: float | None = None, ba
 
 
 median = statistics.median
+
+
+@contextmanager
+def signer_process(data_dir: Path, sock: Path, exchange_urls: dict[str, str]) -> Iterator[tuple[Path, int]]:
+    """``cexlink signer serve`` in its own process, per-credential rate limits out of the way; yields
+    (socket path, pid)."""
+    args = [sys.executable, "-m", "cexlink.cli", "signer", "serve", "--socket", str(sock), "--data-dir",
+            str(data_dir), "--rate-per-credential", "1e9", "--burst-per-credential", "1e9"]
+    for name, url in exchange_urls.items():
+        args += ["--exchange-url", f"{name}={url}"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        if "ready" not in line or not sock.exists():
+            raise RuntimeError(f"the Sign Center did not start: {line!r}")
+        yield sock, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)

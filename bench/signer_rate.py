@@ -30,12 +30,9 @@ from __future__ import annotations
 import asyncio
 import multiprocessing as mp
 import os
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +43,7 @@ from cexlink.ccxt import remote
 from cexlink.sandbox.clients import ccxt_client, point_ccxt
 from cexlink.signer.client import AsyncSignerClient, SignerClient
 
-from .common import median, percentile, report, sandbox_process
+from .common import median, percentile, report, sandbox_process, signer_process
 
 REQUEST = ("binance", ["private"], "GET", "account", {})
 DURATION = 3.0  # seconds per signing measurement
@@ -54,25 +51,6 @@ WORKERS = 8
 CALL_ROUNDS = 150  # interleaved remote/local ccxt calls per kind
 REVOKE_ROWS = 1_000_000
 OWNER = "tenant-1"
-
-
-@contextmanager
-def signer_process(tmp: Path, exchange_urls: dict[str, str]) -> Iterator[tuple[Path, int]]:
-    """``cexlink signer serve`` in its own process, rate limits out of the way; yields (socket path, pid)."""
-    sock = tmp / "signer.sock"
-    args = [sys.executable, "-m", "cexlink.cli", "signer", "serve", "--socket", str(sock), "--data-dir",
-            str(tmp / "signer-data"), "--rate-per-credential", "1e9", "--burst-per-credential", "1e9"]
-    for name, url in exchange_urls.items():
-        args += ["--exchange-url", f"{name}={url}"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline() if proc.stdout else ""
-        if "ready" not in line or not sock.exists():
-            raise RuntimeError(f"the Sign Center did not start: {line!r}")
-        yield sock, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
 
 
 # ---- 1. signing rate ----
@@ -254,7 +232,7 @@ def main(parts: tuple[str, ...] = ("sign", "ccxt", "revoke")) -> None:
         tmp = Path(tmpname)
         key = httpx.post(url + "/sandbox/v1/keys", json={
             "exchange": "binance", "ips": ["127.0.0.1"], "balances": {"USDT": "100000000"}}).json()
-        with signer_process(tmp, {"binance": url}) as (sock, pid):
+        with signer_process(tmp / "signer-data", tmp / "signer.sock", {"binance": url}) as (sock, pid):
             client = SignerClient(socket_path=sock)
             cred = client.store(OWNER, "binance", key["api_key"], key["secret"])["credential_id"]
             if "sign" in parts:
