@@ -50,9 +50,21 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_platform(tmp: Path, sandbox_url: str, database_url: str | None = None, **overrides: Any) -> Platform:
-    signer = start_signer(tmp, sandbox_url, name="platform-signer")
-    settings = Settings(database_url=database_url or f"sqlite:///{tmp / 'app.db'}", signer_socket=signer.socket,
+def start_http_platform(tmp: Path, sandbox_url: str, port: int) -> Platform:
+    """The platform with its Sign Center reached over HTTP (token-authenticated), as from another host."""
+    token = tmp / "signer-token"
+    token.write_text("platform-http-token\n")
+    signer = start_signer(tmp, sandbox_url, name="http-signer",
+                          extra=["--http", f"127.0.0.1:{port}", "--token-file", str(token)])
+    return start_platform(tmp, sandbox_url, signer=signer, signer_socket=None, signer_url=f"http://127.0.0.1:{port}",
+                          signer_token_file=token)
+
+
+def start_platform(tmp: Path, sandbox_url: str, database_url: str | None = None, signer: SignerProcess | None = None,
+                   **overrides: Any) -> Platform:
+    signer = signer or start_signer(tmp, sandbox_url, name="platform-signer")
+    overrides.setdefault("signer_socket", signer.socket)
+    settings = Settings(database_url=database_url or f"sqlite:///{tmp / 'app.db'}",
                         egress_ips=list(EGRESS), egress_bind=True,
                         exchange_urls={ex: sandbox_url for ex in ("binance", "okx", "bybit")}, rate_limit=False,
                         **overrides)

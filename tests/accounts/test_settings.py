@@ -34,3 +34,23 @@ def test_sub_accounts_are_recognised(sandbox, new_key, tmp_path: Path) -> None:
     finally:
         platform.stop()
         platform.signer.stop()
+
+
+def test_api_server_with_a_remote_sign_center_over_http(sandbox, new_key, tmp_path: Path) -> None:
+    """The Sign Center on another host: the API server reaches it over HTTP with a bearer token."""
+    import socket
+
+    from platform_support import start_http_platform
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    platform = start_http_platform(tmp_path, sandbox.url, port)
+    try:
+        with platform.client() as c:
+            for exchange in ("binance", "okx"):
+                r = c.post("/api/v1/accounts", json=body(new_key(exchange, ips=EGRESS), exchange))
+                assert r.status_code == 201 and r.json()["status"] == "ok", r.text
+    finally:
+        platform.stop()
+        platform.signer.stop()

@@ -9,8 +9,9 @@ import uvicorn
 
 from ..accounts.service import AccountService
 from ..config import Settings
+from ..errors import ConfigError
 from ..exchanges.probes import ExchangePool
-from ..signer.client import AsyncSignerClient
+from ..signer.client import AsyncHttpSignerClient, AsyncSignerClient
 from ..storage.db import make_engine, make_session_factory, migrate
 from .app import create_app
 
@@ -25,9 +26,13 @@ def build_service(settings: Settings) -> AccountService:
     quiet_exchange_logs()
     engine = make_engine(settings.database_url)
     migrate(engine)
-    if settings.signer_socket is None:
-        raise NotImplementedError("the async API server talks to the Sign Center over its Unix socket")
-    signer = AsyncSignerClient(settings.signer_socket)
+    signer: Any
+    if settings.signer_url is not None and settings.signer_token_file is not None:
+        signer = AsyncHttpSignerClient(settings.signer_url, settings.signer_token_file.read_text().strip())
+    elif settings.signer_socket is not None:
+        signer = AsyncSignerClient(settings.signer_socket)
+    else:
+        raise ConfigError("CEXLINK_SIGNER_SOCKET or CEXLINK_SIGNER_URL: where is the Sign Center?")
     pool = ExchangePool(signer, settings.exchange_urls, settings.rate_limit)
     return AccountService(settings, make_session_factory(engine), signer, pool)
 

@@ -191,3 +191,23 @@ class AsyncSignerClient(_Ops):
             self._writer.close()
         if self._reader_task is not None:
             self._reader_task.cancel()
+
+
+class AsyncHttpSignerClient(_Ops):
+    """asyncio client of a remote Sign Center over HTTP (bearer token); same operations, awaited."""
+
+    def __init__(self, url: str, token: str, timeout: float = 10.0) -> None:
+        if not token:
+            raise ValueError("a Sign Center over HTTP needs its token")
+        self._http = httpx.AsyncClient(base_url=url, headers={"authorization": f"Bearer {token}"}, timeout=timeout)
+
+    async def _call(self, op: str, args: dict[str, Any]) -> Any:  # type: ignore[override]
+        try:
+            r = await self._http.post(f"/v1/{op}", content=json.dumps(args))
+            reply = r.json()
+        except (httpx.HTTPError, ValueError) as e:
+            raise SignerUnavailable(f"Sign Center over HTTP: {type(e).__name__}") from None
+        return _result(reply)
+
+    async def close(self) -> None:
+        await self._http.aclose()
