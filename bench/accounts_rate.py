@@ -176,8 +176,10 @@ def api_server(service: AccountService) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-async def create_keys(url: str, exchanges: list[str], concurrency: int = 32) -> list[dict[str, Any]]:
-    """Sandbox keys (each on a new exchange account), whitelisting 127.0.0.1, in order."""
+async def create_keys(url: str, exchanges: list[str], concurrency: int = 32,
+                      then: Any = None) -> list[dict[str, Any]]:
+    """Sandbox keys (each on a new exchange account), whitelisting 127.0.0.1, in order; ``then(i, key)`` (a
+    coroutine) runs on each as it arrives, so a next stage overlaps with the sandbox's work."""
     out: list[dict[str, Any]] = [{} for _ in exchanges]
     todo = iter(range(len(exchanges)))
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
@@ -187,6 +189,8 @@ async def create_keys(url: str, exchanges: list[str], concurrency: int = 32) -> 
                                                                  "balances": BALANCES})
                 r.raise_for_status()
                 out[i] = r.json()
+                if then is not None:
+                    await then(i, out[i])
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return out
@@ -282,20 +286,13 @@ async def _keys_and_credentials(url: str, sock: Path, exchanges: list[str], owne
     """Sandbox keys created through the admin API and handed to the Sign Center, pipelined (the sandbox and the
     Sign Center work at once, each in its own process)."""
     signer = AsyncSignerClient(sock)
-    keys: list[dict[str, Any]] = [{} for _ in exchanges]
     stored: list[dict[str, Any]] = [{} for _ in exchanges]
-    todo = iter(range(len(exchanges)))
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-        async def worker() -> None:
-            for i in todo:
-                r = await client.post("/sandbox/v1/keys", json={"exchange": exchanges[i], "ips": ["127.0.0.1"],
-                                                                 "balances": BALANCES})
-                r.raise_for_status()
-                k = keys[i] = r.json()
-                stored[i] = await signer.store(f"user:{owners[i]}", k["exchange"], k["api_key"], k["secret"],
-                                               k.get("passphrase"))
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    async def store(i: int, k: dict[str, Any]) -> None:
+        stored[i] = await signer.store(f"user:{owners[i]}", k["exchange"], k["api_key"], k["secret"],
+                                       k.get("passphrase"))
+
+    keys = await create_keys(url, exchanges, concurrency, then=store)
     await signer.close()
     return keys, stored
 
