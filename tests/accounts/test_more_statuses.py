@@ -1,0 +1,48 @@
+"""The statuses no connect refusal shows: revoked (by the platform), rate_limited, unknown — through refresh."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from platform_support import EGRESS, body, start_platform
+
+from cexlink.signer.client import SignerClient
+from signer_support import start_signer
+
+
+def test_revoked_rate_limited_and_unknown(sandbox, new_key, admin, tmp_path: Path) -> None:
+    platform = start_platform(tmp_path, sandbox.url)
+    try:
+        with platform.client() as c:
+            accounts = {ex: c.post("/api/v1/accounts", json=body(new_key(ex, ips=EGRESS), ex)).json()
+                        for ex in ("binance", "bybit", "okx")}
+            assert all(a["status"] == "ok" for a in accounts.values()), accounts
+
+            # revoked: the platform's mass revocation (e.g. after a leak) disables the credential at once
+            signer = SignerClient(socket_path=platform.signer.socket)
+            try:
+                assert signer.revoke(accounts["binance"]["credential_id"]) == 1
+            finally:
+                signer.close()
+            out = c.post(f"/api/v1/accounts/{accounts['binance']['id']}/refresh").json()
+            assert out["status"] == "revoked" and "Update API Key" in out["status_remedy"], out
+
+            # rate_limited: transient, the key stays good
+            admin.post("/limits", json={"exchange": "bybit", "weight_per_window": 1})
+            try:
+                out = c.post(f"/api/v1/accounts/{accounts['bybit']['id']}/refresh").json()
+            finally:
+                admin.post("/limits", json={"exchange": "bybit", "weight_per_window": 10_000_000})
+            assert out["status"] == "rate_limited" and "Your key is fine" in out["status_remedy"], out
+            assert c.post(f"/api/v1/accounts/{accounts['bybit']['id']}/refresh").json()["status"] == "ok"
+
+            # unknown: the platform cannot ask (its Sign Center is down); nothing is blamed on the key
+            platform.signer.stop()
+            out = c.post(f"/api/v1/accounts/{accounts['okx']['id']}/refresh").json()
+            assert out["status"] == "unknown", out
+            platform.signer = start_signer(tmp_path, sandbox.url, name="platform-signer",
+                                           data_dir=platform.signer.data_dir)
+            assert c.post(f"/api/v1/accounts/{accounts['okx']['id']}/refresh").json()["status"] == "ok"
+    finally:
+        platform.stop()
+        platform.signer.stop()
