@@ -43,10 +43,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import sys
 import tempfile
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -55,7 +53,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
 from cexlink.accounts.service import AccountService
 from cexlink.api.app import create_app
@@ -63,6 +60,7 @@ from cexlink.api.server import build_service
 from cexlink.config import Settings
 from cexlink.exchanges.probes import ExchangePool
 from cexlink.sandbox.clients import ccxt_client
+from cexlink.serving import ServerThread
 from cexlink.signer.client import AsyncSignerClient
 from cexlink.storage.db import make_engine, make_session_factory, migrate
 from cexlink.storage.repositories import Accounts, Users
@@ -147,11 +145,6 @@ def make_users(settings: Settings, count: int, admin: bool = False) -> list[tupl
     return out
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @contextmanager
 def api_server(service: AccountService) -> Iterator[str]:
@@ -159,21 +152,11 @@ def api_server(service: AccountService) -> Iterator[str]:
         await service.pool.close()
         await service.signer.close()
 
-    port = _port()
-    server = uvicorn.Server(uvicorn.Config(create_app(service, on_shutdown=shutdown), host="127.0.0.1", port=port,
-                                           log_level="warning", proxy_headers=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("API server did not start")
-        time.sleep(0.02)
+    api = ServerThread(create_app(service, on_shutdown=shutdown)).start()
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield api.url
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        api.stop()
 
 
 async def create_keys(url: str, exchanges: list[str], concurrency: int = 32,

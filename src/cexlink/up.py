@@ -54,29 +54,14 @@ def _start_signer(data_dir: Path, sandbox_url: str) -> tuple[subprocess.Popen[by
     return proc, sock
 
 
-def _start_api(data_dir: Path, sandbox_url: str, sock: Path, port: int) -> tuple[Any, Any, str]:
-    import threading
-
-    import uvicorn
-
+def _start_api(data_dir: Path, sandbox_url: str, sock: Path, port: int) -> Any:
     from .api.server import build_app
     from .config import Settings
+    from .serving import ServerThread
 
     settings = Settings(database_url=f"sqlite:///{data_dir / 'cexlink.db'}", signer_socket=sock,
                         egress_ips=["127.0.0.1"], exchange_urls={ex: sandbox_url for ex in EXCHANGES})
-    server = uvicorn.Server(uvicorn.Config(build_app(settings), host="127.0.0.1", port=port, log_level="warning",
-                                           proxy_headers=False))
-    from .sandbox.server import bind
-
-    sock_api = bind("127.0.0.1", port)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock_api]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise typer.Exit(1)
-        time.sleep(0.02)
-    return server, thread, f"http://127.0.0.1:{sock_api.getsockname()[1]}"
+    return ServerThread(build_app(settings), "127.0.0.1", port).start()
 
 
 def _demo_user(data_dir: Path) -> str:
@@ -115,7 +100,8 @@ def up(
     api = None
     try:
         token = _demo_user(data_dir)
-        api, api_thread, api_url = _start_api(data_dir, sandbox.url, sock, api_port)
+        api = _start_api(data_dir, sandbox.url, sock, api_port)
+        api_url = api.url
         with httpx.Client(base_url=api_url, headers={"authorization": f"Bearer {token}"}, timeout=60) as c:
             connected = {a["exchange_uid"]: a for a in c.get("/api/v1/accounts").json()}
             for exchange, d in demo.items():
@@ -139,13 +125,13 @@ def up(
             typer.echo(f"  demo {exchange:8} uid={d['uid']} account={account.get('id', '-')} "
                        f"status={account.get('status', 'not connected')} key={account.get('masked_key', '-')}")
         typer.echo("Ctrl-C to stop.")
-        while sandbox.thread.is_alive() and signer.poll() is None and api_thread.is_alive():
+        while sandbox.thread.is_alive() and signer.poll() is None and api.thread.is_alive():
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
         if api is not None:
-            api.should_exit = True
+            api.stop()
         signer.terminate()
         signer.wait(timeout=15)
         sandbox.stop()

@@ -3,9 +3,6 @@ on a real port (uvicorn in a thread) over a real database; users with API tokens
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,10 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from cexlink.api.server import build_app
 from cexlink.config import Settings
+from cexlink.serving import ServerThread
 from cexlink.storage.db import make_engine, make_session_factory, migrate
 from cexlink.storage.repositories import Users
 from pg_support import postgres  # noqa: F401  (fixture, for the postgresql runs)
@@ -33,21 +30,14 @@ class Platform:
     sandbox_url: str
     tokens: dict[str, str] = field(default_factory=dict)
     ids: dict[str, int] = field(default_factory=dict)
-    server: Any = None
-    thread: Any = None
+    api: Any = None  # the ServerThread serving the API
 
     def client(self, user: str = "alice") -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"authorization": f"Bearer {self.tokens[user]}"}, timeout=30)
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self.api.stop()
 
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_http_platform(tmp: Path, sandbox_url: str, port: int) -> Platform:
@@ -78,17 +68,8 @@ def start_platform(tmp: Path, sandbox_url: str, database_url: str | None = None,
             tokens[name] = users.issue_token(user.id, "tests")
             ids[name] = user.id
     engine.dispose()
-    port = _port()
-    server = uvicorn.Server(uvicorn.Config(build_app(settings), host="127.0.0.1", port=port, log_level="warning",
-                                           proxy_headers=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("API server did not start")
-        time.sleep(0.02)
-    return Platform(f"http://127.0.0.1:{port}", settings, signer, sandbox_url, tokens, ids, server, thread)
+    api = ServerThread(build_app(settings)).start()
+    return Platform(api.url, settings, signer, sandbox_url, tokens, ids, api)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
