@@ -48,11 +48,12 @@ median = statistics.median
 
 
 @contextmanager
-def signer_process(data_dir: Path, sock: Path, exchange_urls: dict[str, str]) -> Iterator[tuple[Path, int]]:
-    """``cexlink signer serve`` in its own process, per-credential rate limits out of the way; yields
-    (socket path, pid)."""
+def signer_process(data_dir: Path, sock: Path, exchange_urls: dict[str, str],
+                   workers: int = 1) -> Iterator[tuple[Path, int]]:
+    """``cexlink signer serve`` in its own process(es), per-credential rate limits out of the way; yields
+    (socket path, pid of the process or of the workers' supervisor)."""
     args = [sys.executable, "-m", "cexlink.cli", "signer", "serve", "--socket", str(sock), "--data-dir",
-            str(data_dir), "--rate-per-credential", "1e9", "--burst-per-credential", "1e9"]
+            str(data_dir), "--rate-per-credential", "1e9", "--burst-per-credential", "1e9", "--workers", str(workers)]
     for name, url in exchange_urls.items():
         args += ["--exchange-url", f"{name}={url}"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)

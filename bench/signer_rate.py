@@ -232,7 +232,8 @@ def main(parts: tuple[str, ...] = ("sign", "ccxt", "revoke")) -> None:
         tmp = Path(tmpname)
         key = httpx.post(url + "/sandbox/v1/keys", json={
             "exchange": "binance", "ips": ["127.0.0.1"], "balances": {"USDT": "100000000"}}).json()
-        with signer_process(tmp / "signer-data", tmp / "signer.sock", {"binance": url}) as (sock, pid):
+        with signer_process(tmp / "signer-data", tmp / "signer.sock", {"binance": url},
+                            int(os.environ.get("SW", "1"))) as (sock, pid):
             client = SignerClient(socket_path=sock)
             cred = client.store(OWNER, "binance", key["api_key"], key["secret"])["credential_id"]
             if "sign" in parts:

@@ -16,11 +16,13 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -36,7 +38,12 @@ class AuditUnavailable(CexlinkError):
 
 
 def _canonical(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+    """Sorted keys, no spaces, UTF-8. orjson refuses what it cannot write exactly (integers beyond 64 bits);
+    those fall back to the standard library's writer, so the same input always gives the same bytes."""
+    try:
+        return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return json.dumps(body, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
 
 
 def record_hash(prev: str, body: dict[str, Any]) -> str:
@@ -57,7 +64,9 @@ class AuditLog:
         self.clock = clock
         self.checkpoint_every = checkpoint_every
         self.seq, self.head = self._tail()
+        self._head_bytes = bytes.fromhex(self.head)
         self._since_checkpoint = 0
+        self._pending: list[bytes] | None = None  # records of the open batch, not yet written
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self.cp_fd = os.open(self.checkpoints_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
@@ -76,7 +85,7 @@ class AuditLog:
         return seq, head
 
     def params_mac(self, params: Any) -> str:
-        return hmac.new(self.mac_key, _canonical({"p": params}), hashlib.sha256).hexdigest()
+        return hmac.digest(self.mac_key, _canonical({"p": params}), "sha256").hex()
 
     def append(self, action: str, outcome: str, credential_id: str | None = None, exchange: str | None = None,
                method: str | None = None, path: str | None = None, params: Any = None) -> int:
@@ -85,19 +94,49 @@ class AuditLog:
                 "path": path, "outcome": outcome,
                 "params_mac": None if params is None else self.params_mac(params)}
         encoded = _canonical(body)
-        digest = hashlib.sha256(bytes.fromhex(self.head) + encoded).hexdigest()
+        raw = hashlib.sha256(self._head_bytes + encoded).digest()
+        digest = raw.hex()
         # The line is the canonical record with its hash appended: encoded once (readers parse it as JSON).
         line = encoded[:-1] + b',"hash":"' + digest.encode() + b'"}\n'
+        if self._pending is not None:
+            self._pending.append(line)
+        else:
+            self._write(line)
+        self.seq, self.head, self._head_bytes = body["seq"], digest, raw
+        self._since_checkpoint += 1
+        if self._since_checkpoint >= self.checkpoint_every and self._pending is None:
+            self.checkpoint()
+        return self.seq
+
+    def _write(self, data: bytes) -> None:
         try:
-            if os.write(self.fd, line) != len(line):
+            if os.write(self.fd, data) != len(data):
                 raise OSError("short write")
         except OSError as e:
             raise AuditUnavailable(f"audit log {self.path.name} is not writable: {e.strerror or e}") from None
-        self.seq, self.head = body["seq"], digest
-        self._since_checkpoint += 1
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Records appended inside are written together, in one write(2), when the block ends — still before
+        any of their answers goes out. If that write fails, the chain is put back where it stood and
+        ``AuditUnavailable`` raised: the caller then answers none of the batch with a signature."""
+        if self._pending is not None:
+            yield
+            return
+        saved = (self.seq, self.head, self._head_bytes, self._since_checkpoint)
+        self._pending = []
+        try:
+            yield
+            pending = self._pending
+            self._pending = None
+            if pending:
+                self._write(b"".join(pending))
+        except BaseException:
+            self._pending = None
+            self.seq, self.head, self._head_bytes, self._since_checkpoint = saved
+            raise
         if self._since_checkpoint >= self.checkpoint_every:
             self.checkpoint()
-        return self.seq
 
     def checkpoint(self) -> None:
         if self.seq == 0:

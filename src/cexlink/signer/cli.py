@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -63,6 +62,10 @@ def serve(
     exchange_url: Annotated[list[str] | None, typer.Option(help="Pin EXCHANGE=BASE_URL (e.g. the sandbox); "
                                                                 "default: the real exchange.")] = None,
     replica: Annotated[str, typer.Option(help="Replica name (one audit chain per replica).")] = "0",
+    workers: Annotated[int, typer.Option(min=1, max=255, help="Worker processes behind the sockets (one signs "
+                                                             "on one core); each keeps an audit chain.")] = 1,
+    busy_poll_us: Annotated[float, typer.Option(min=0, help="Keep polling the socket this long after an answer "
+                                                            "before sleeping (0: never).")] = 100.0,
     rate_per_credential: Annotated[float, typer.Option(help="Signatures per second per credential.")] = 50.0,
     burst_per_credential: Annotated[float, typer.Option(help="Burst allowance per credential.")] = 100.0,
     kek: KekKind = "keyfile",
@@ -71,22 +74,39 @@ def serve(
     pkcs11_pin_file: Pkcs11PinFile = None,
 ) -> None:
     """Serve the Sign Center until interrupted."""
-    from .engine import SignCenter
+    from .buckets import SharedBuckets
+    from .engine import SignCenter, prepare
     from .server import run
 
-    config = _config(data_dir, store, exchange_url, replica, rate_per_credential=rate_per_credential,
-                     burst_per_credential=burst_per_credential)
-    engine = SignCenter(config, kek=_kek(kek, pkcs11_lib, pkcs11_token, pkcs11_pin_file))  # type: ignore[arg-type]
+    if kek not in ("keyfile", "pkcs11"):
+        raise typer.BadParameter("use keyfile or pkcs11", param_hint="--kek")
+    if kek == "pkcs11" and not pkcs11_token:
+        raise typer.BadParameter("is required with --kek pkcs11", param_hint="--pkcs11-token")
     host_port = None
     if http:
         host, _, port = http.rpartition(":")
         host_port = (host or "127.0.0.1", int(port))
     token = token_file.read_text().strip() if token_file else None
+    if http and not token:
+        raise typer.BadParameter("an HTTP Sign Center needs --token-file", param_hint="--http")
+
+    def config(suffix: str = "") -> Any:
+        return _config(data_dir, store, exchange_url, replica + suffix, rate_per_credential=rate_per_credential,
+                       burst_per_credential=burst_per_credential)
+
+    def make_engine(suffix: str, buckets: Any) -> SignCenter:
+        provider = _kek(kek, pkcs11_lib, pkcs11_token, pkcs11_pin_file)  # in the process that uses it
+        return SignCenter(config(suffix), kek=provider, buckets=buckets)  # type: ignore[arg-type]
 
     def ready() -> None:
-        typer.echo(f"sign center ready: socket={socket} http={http or '-'}")
+        typer.echo(f"sign center ready: socket={socket} http={http or '-'} workers={workers}")
 
-    asyncio.run(run(engine, socket, host_port, token, on_ready=ready))
+    if workers > 1:
+        prepare(config(), key_file_kek=kek == "keyfile")
+    status = run(make_engine, socket, host_port, token, workers=workers, busy_poll_s=busy_poll_us / 1e6,
+                 on_ready=ready, shared_buckets=lambda: SharedBuckets(rate_per_credential, burst_per_credential,
+                                                                      data_dir / "buckets.lock"))
+    raise typer.Exit(status)
 
 
 @audit_app.command("verify")

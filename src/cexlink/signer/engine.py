@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ..errors import InputError
 from . import hygiene
 from .audit import AuditLog, AuditUnavailable
+from .buckets import Buckets
 from .kek import KekProvider, KekRetired, KeyFileKek
 from .keystore import Binding, SealBroken, open_sealed, rewrap, seal
 from .policy import Policy, Reason, Refused
@@ -68,6 +69,16 @@ class SignerSecrets:
         self.checkpoint_key = Ed25519PrivateKey.from_private_bytes(raw["checkpoint"])
 
 
+def prepare(config: SignerConfig, key_file_kek: bool = True) -> None:
+    """Create what a Sign Center's processes share — the data directory, its own keys, the store's tables and
+    (by default) the KEK file — once, before several worker processes open them at the same time."""
+    config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    SignerSecrets(config.data_dir / "signer-keys.json")
+    SignerStore(config.store()).close()
+    if key_file_kek:
+        KeyFileKek(config.data_dir / "kek.json")
+
+
 @dataclass
 class _Entry:
     row: CredentialRow
@@ -88,7 +99,7 @@ def mask(api_key: str) -> str:
 
 class SignCenter:
     def __init__(self, config: SignerConfig, kek: KekProvider | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, buckets: Buckets | None = None) -> None:
         config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.config = config
         self.clock = clock
@@ -99,7 +110,7 @@ class SignCenter:
                               self.secrets.checkpoint_key, clock, config.checkpoint_every)
         self.policy = Policy(max_recv_window_ms=config.max_recv_window_ms,
                              rate_per_credential=config.rate_per_credential,
-                             burst_per_credential=config.burst_per_credential)
+                             burst_per_credential=config.burst_per_credential, buckets=buckets)
         self._cache: dict[str, _Entry] = {}
         self._prototypes: dict[str, Any] = {}
         self._watch = _RevocationWatch(self.store)
@@ -234,6 +245,7 @@ class SignCenter:
         if ids is None and owner is None and exchange is None and created_before is None:
             raise InputError("filter", "give at least one of credential ids, owner, exchange, created_before")
         count = self.store.revoke_where(int(self.clock() * 1000), ids, owner, exchange, created_before)
+        time.sleep(_RevocationWatch.SETTLE_S)  # every replica looks again before its next signature (see there)
         for cid in ([c for c in self._cache if ids is None or c in ids]):
             entry = self._cache[cid]
             if ((owner is None or entry.row.owner == owner) and (exchange is None or entry.row.exchange == exchange)
@@ -280,13 +292,17 @@ class SignCenter:
 
 
 class _RevocationWatch:
-    """Tells, on every signature, whether any process revoked something since the last look, cheaply.
+    """Tells, before a signature, whether any process revoked something since the last look, cheaply.
 
-    SQLite: ``PRAGMA data_version`` on a private connection changes when any other connection commits (a few
-    microseconds); only then is the revocation epoch read. PostgreSQL: the epoch row is read on every
-    signature over a private autocommit connection (one loopback round trip): correctness over speed, since
-    a replica must stop signing a revoked key at once.
+    It looks at most every ``RECHECK_S`` (and before the first signature after a pause): SQLite's
+    ``PRAGMA data_version`` on a private connection, which changes when any other connection commits (then
+    the revocation epoch is read); PostgreSQL's epoch row over a private autocommit connection. A revocation
+    answers only ``SETTLE_S`` (twice that) after its commit, so by the time a caller hears "revoked", every
+    replica's next signature comes after a look that sees it: at once, as far as any caller can tell.
     """
+
+    RECHECK_S = 0.001
+    SETTLE_S = 2 * RECHECK_S
 
     def __init__(self, store: SignerStore) -> None:
         self.store = store
@@ -294,6 +310,7 @@ class _RevocationWatch:
         self._sqlite: sqlite3.Connection | None = None
         self._pg: Any = None
         self._version: int | None = None
+        self._looked_at = -1.0
         if store.is_sqlite:
             self._sqlite = sqlite3.connect(store.url.split("///", 1)[1], check_same_thread=False)
             self._version = self._sqlite.execute("PRAGMA data_version").fetchone()[0]
@@ -305,6 +322,10 @@ class _RevocationWatch:
             self._pg_query = (f"SELECT value FROM {PG_SCHEMA}.meta WHERE name = 'revocation_epoch'")
 
     def changed(self) -> bool:
+        now = time.monotonic()
+        if now - self._looked_at < self.RECHECK_S:
+            return False
+        self._looked_at = now  # taken before the read: the read sees every commit made before this instant
         if self._sqlite is not None:
             version = self._sqlite.execute("PRAGMA data_version").fetchone()[0]
             if version == self._version:

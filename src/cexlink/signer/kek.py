@@ -8,8 +8,11 @@ Two providers with one interface: a key file (default; created 0600 on first sta
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -61,15 +64,36 @@ class KeyFileKek:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        if not path.exists():
-            self._data = {"format": 1, "current": 1, "min_version": 1,
-                          "keys": {"1": base64.b64encode(AESGCM.generate_key(256)).decode()}}
-            self._write(create=True)
-        else:
-            if path.stat().st_mode & 0o077:
-                raise KekError(f"{path} must be readable by its owner only (chmod 600)")
-            self._data = json.loads(path.read_text())
+        with self._locked():
+            if not path.exists():
+                self._data = {"format": 1, "current": 1, "min_version": 1,
+                              "keys": {"1": base64.b64encode(AESGCM.generate_key(256)).decode()}}
+                self._write(create=True)
+        self._load()
+
+    def _load(self) -> None:
+        st = self.path.stat()
+        if st.st_mode & 0o077:
+            raise KekError(f"{self.path} must be readable by its owner only (chmod 600)")
+        self._stamp = (st.st_ino, st.st_mtime_ns)  # _write replaces the file: a new inode every time
+        self._data = json.loads(self.path.read_text())
         self._keys = {int(v): AESGCM(base64.b64decode(k)) for v, k in self._data["keys"].items()}
+
+    def _fresh(self) -> None:
+        """Reload when another process of this Sign Center (a worker, a replica) rotated or retired."""
+        st = self.path.stat()
+        if (st.st_ino, st.st_mtime_ns) != self._stamp:
+            self._load()
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Read-modify-write of the key file by one process at a time (a record lock, freed if it dies)."""
+        fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def _write(self, create: bool = False) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
@@ -90,11 +114,13 @@ class KeyFileKek:
         return int(self._data["min_version"])
 
     def wrap(self, dek: bytes) -> tuple[int, bytes]:
+        self._fresh()
         version = self.current
         nonce = os.urandom(NONCE)
         return version, nonce + self._keys[version].encrypt(nonce, dek, _aad(version))
 
     def unwrap(self, version: int, wrapped: bytes) -> bytes:
+        self._fresh()
         if version < self.min_version:
             raise KekRetired(f"KEK version {version} is retired (minimum {self.min_version})")
         key = self._keys.get(version)
@@ -103,20 +129,24 @@ class KeyFileKek:
         return key.decrypt(wrapped[:NONCE], wrapped[NONCE:], _aad(version))
 
     def rotate(self) -> int:
-        version = max(self._keys) + 1
-        raw = AESGCM.generate_key(256)
-        self._keys[version] = AESGCM(raw)  # usable before it is published as current (wrap may run meanwhile)
-        self._data["keys"][str(version)] = base64.b64encode(raw).decode()
-        self._data["current"] = version
-        self._write()
+        with self._locked():
+            self._load()
+            version = max(self._keys) + 1
+            raw = AESGCM.generate_key(256)
+            self._keys[version] = AESGCM(raw)  # usable before it is published as current (wrap may run meanwhile)
+            self._data["keys"][str(version)] = base64.b64encode(raw).decode()
+            self._data["current"] = version
+            self._write()
         return version
 
     def retire_below(self, version: int) -> None:
-        if version > self.current:
-            raise KekError(f"cannot retire the current KEK version {self.current}")
-        self._data["min_version"] = version
-        # Retired key material is destroyed: what it wrapped can no longer be opened.
-        for v in [v for v in self._keys if v < version]:
-            del self._keys[v]
-            self._data["keys"].pop(str(v), None)
-        self._write()
+        with self._locked():
+            self._load()
+            if version > self.current:
+                raise KekError(f"cannot retire the current KEK version {self.current}")
+            self._data["min_version"] = version
+            # Retired key material is destroyed: what it wrapped can no longer be opened.
+            for v in [v for v in self._keys if v < version]:
+                del self._keys[v]
+                self._data["keys"].pop(str(v), None)
+            self._write()

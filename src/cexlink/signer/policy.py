@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from ..errors import SignerRefused
+from .buckets import Buckets, LocalBuckets
 
 
 class Reason(StrEnum):
@@ -102,37 +103,22 @@ def api_name(api: Any) -> str:
 
 
 @dataclass
-class TokenBucket:
-    rate: float  # tokens per second
-    burst: float
-    tokens: float
-    updated: float
-
-    def take(self, now: float) -> bool:
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
-
-
-@dataclass
 class Policy:
     clock: Callable[[], float] = time.monotonic
     max_recv_window_ms: int = 10_000
     rate_per_credential: float = 50.0  # requests/s sustained
     burst_per_credential: float = 100.0
     allow: dict[str, frozenset[tuple[str, str, str]]] = field(default_factory=lambda: dict(READ_TRADE))
-    _buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    buckets: Buckets | None = None  # default: this process's own
+    # Endpoints already found allowed (a subset of ``allow``, so it stays small): they skip the patterns.
+    _cleared: set[tuple[str, str, str, str]] = field(default_factory=set)
 
     def check(self, exchange: str, api: Any, method: str, path: str, params: Any, context: dict[str, Any]) -> None:
         name = api_name(api)
-        for pattern, reason in FORBIDDEN:
-            if pattern.search(path):
-                raise Refused(reason, f"{method} {name} {path} is never signed")
-        if (name, method.upper(), path) not in self.allow.get(exchange, frozenset()):
-            raise Refused(Reason.ENDPOINT_NOT_ALLOWED, f"{method} {name} {path} is not on the {exchange} allowlist")
+        endpoint = (exchange, name, method, path)
+        if endpoint not in self._cleared:
+            self._check_endpoint(*endpoint)
+            self._cleared.add(endpoint)
         windows = [context.get("recvWindow")]
         if isinstance(params, dict):
             windows.append(params.get("recvWindow"))
@@ -143,14 +129,22 @@ class Policy:
         if offset is not None and abs(float(offset)) > MAX_CLOCK_OFFSET_MS:
             raise Refused(Reason.CLOCK_OFFSET_TOO_LARGE, f"timeDifference above {MAX_CLOCK_OFFSET_MS} ms")
 
+    def _check_endpoint(self, exchange: str, name: str, method: str, path: str) -> None:
+        for pattern, reason in FORBIDDEN:
+            if pattern.search(path):
+                raise Refused(reason, f"{method} {name} {path} is never signed")
+        if (name, method.upper(), path) not in self.allow.get(exchange, frozenset()):
+            raise Refused(Reason.ENDPOINT_NOT_ALLOWED, f"{method} {name} {path} is not on the {exchange} allowlist")
+
+    def __post_init__(self) -> None:
+        if self.buckets is None:
+            self.buckets = LocalBuckets(self.rate_per_credential, self.burst_per_credential)
+
     def take_token(self, credential_id: str) -> None:
-        now = self.clock()
-        bucket = self._buckets.get(credential_id)
-        if bucket is None:
-            bucket = self._buckets[credential_id] = TokenBucket(self.rate_per_credential, self.burst_per_credential,
-                                                                self.burst_per_credential, now)
-        if not bucket.take(now):
+        assert self.buckets is not None
+        if not self.buckets.take(credential_id, self.clock()):
             raise Refused(Reason.RATE_LIMITED, f"more than {self.rate_per_credential:g} signatures/s for this key")
 
     def forget(self, credential_id: str) -> None:
-        self._buckets.pop(credential_id, None)
+        assert self.buckets is not None
+        self.buckets.forget(credential_id)

@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from ..errors import InputError, SignerRefused
+from .audit import AuditUnavailable
 from .engine import SignCenter
+from .policy import Reason, Refused
+from .wire import line, parse
 
 log = logging.getLogger("cexlink.signer")
 
@@ -107,28 +110,57 @@ class Forwarder:
             await self._client.aclose()
 
 
-async def handle(engine: SignCenter, message: dict[str, Any], forwarder: Forwarder) -> dict[str, Any]:
-    """``dispatch`` plus the forward operation, which awaits the exchange."""
-    if message.get("op") != "forward":
-        return dispatch(engine, message)
-    rid = message.get("id")
-    try:
-        args = message.get("args") or {}
-        _bound(engine, "sign", args)  # checks the op's arguments
-        request = engine.sign(**args, forward=True)
-        return {"id": rid, "ok": True, "result": await forwarder.send(request)}
-    except Exception as e:
-        return _error(rid, e)
+class Service:
+    """The engine as the servers see it: one lock around it (the Unix-socket thread and the HTTP server's event
+    loop both call it; the engine itself is single-threaded), and the forwarder."""
+
+    def __init__(self, engine: SignCenter, forwarder: Forwarder) -> None:
+        self.engine, self.forwarder = engine, forwarder
+        self.lock = threading.Lock()
+
+    def answer(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Any operation but forward."""
+        with self.lock:
+            return dispatch(self.engine, message)
+
+    def answer_many(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Answers in order. Signatures are answered as one batch whose audit records go out in one write (a
+        busy Sign Center's callers arrive together); every other operation on its own, as ``answer``."""
+        signs = [m for m in messages if m.get("op") == "sign"]
+        if len(signs) < 2:
+            return [self.answer(m) for m in messages]
+        with self.lock:
+            try:
+                with self.engine.audit.batch():
+                    signed = [dispatch(self.engine, m) for m in signs]
+            except AuditUnavailable:
+                signed = [_error(m.get("id"), Refused(Reason.AUDIT_UNAVAILABLE, "the audit log cannot be written; "
+                                                      "nothing was signed")) for m in signs]
+        answers = iter(signed)
+        return [next(answers) if m.get("op") == "sign" else self.answer(m) for m in messages]
+
+    async def forward(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Sign, then send it to the exchange without holding the lock while the exchange answers."""
+        rid = message.get("id")
+        try:
+            args = message.get("args") or {}
+            _bound(self.engine, "sign", args)  # checks the op's arguments
+            with self.lock:
+                request = self.engine.sign(**args, forward=True)
+            return {"id": rid, "ok": True, "result": await self.forwarder.send(request)}
+        except Exception as e:
+            return _error(rid, e)
+
+    async def handle(self, message: dict[str, Any]) -> dict[str, Any]:
+        return await self.forward(message) if message.get("op") == "forward" else self.answer(message)
 
 
-def decode(line: bytes) -> dict[str, Any]:
+def decode(data: bytes) -> dict[str, Any]:
     try:
-        message = json.loads(line)
+        message = parse(data)
     except ValueError:
         return {"id": None, "op": None}
     return message if isinstance(message, dict) else {"id": None, "op": None}
 
 
-def encode(reply: dict[str, Any]) -> bytes:
-    return json.dumps(reply, separators=(",", ":")).encode() + b"\n"
-
+encode = line
