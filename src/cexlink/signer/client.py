@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 import socket
 import struct
 import threading
@@ -100,6 +101,8 @@ class _Reply:
                 except (BlockingIOError, InterruptedError):
                     if clock() > spin_until:
                         spin_until = 0.0
+                    else:
+                        os.sched_yield()  # a process that has work on this CPU gets it first
                     continue
             if data is None:
                 data = self.sock.recv(READ_SIZE)

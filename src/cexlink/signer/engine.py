@@ -89,8 +89,9 @@ class _Entry:
 
 
 def _carries_secret(secret_values: tuple[str, ...], request: dict[str, Any]) -> bool:
-    text = f"{request.get('url')}\n{request.get('headers')}\n{request.get('body')}"
-    return any(v in text for v in secret_values)
+    headers = request.get("headers") or {}
+    parts = [str(request.get("url")), str(request.get("body")), *map(str, headers), *map(str, headers.values())]
+    return any(v in part for v in secret_values for part in parts)
 
 
 def mask(api_key: str) -> str:

@@ -133,6 +133,9 @@ class UnixServer:
         while not self._stopping:
             busy = clock() - last_answer < self.busy_poll_s
             events = self.selector.select(0 if busy else None)
+            if busy and not events:
+                os.sched_yield()  # polling must not keep a process with work on this CPU waiting
+                continue
             inbound: list[tuple[_Connection, dict[str, Any]]] = []
             touched: list[_Connection] = []
             for key, mask in events:
@@ -203,16 +206,19 @@ class UnixServer:
         if not data:
             conn.closed = True
             return
-        conn.inbox += data
-        while (end := conn.inbox.find(b"\n")) >= 0:
-            message = decode(bytes(conn.inbox[:end]))
-            del conn.inbox[:end + 1]
+        if conn.inbox or not data.endswith(b"\n"):  # a line split across reads: gather it first
+            conn.inbox += data
+            end = conn.inbox.rfind(b"\n") + 1
+            data = bytes(conn.inbox[:end])
+            del conn.inbox[:end]
+            if len(conn.inbox) > MAX_LINE:
+                conn.closed = True  # a line that long is not a request
+        for line in data.split(b"\n")[:-1]:
+            message = decode(line)
             if message.get("op") == "forward":
                 self._forward(conn, message)
             else:
                 inbound.append((conn, message))
-        if len(conn.inbox) > MAX_LINE:
-            conn.closed = True  # a line that long is not a request
 
     def _reply(self, inbound: list[tuple[_Connection, dict[str, Any]]]) -> None:
         answers = self.service.answer_many([message for _, message in inbound])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
@@ -17,7 +18,12 @@ def line(message: Any) -> bytes:
         return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+
+
 def parse(data: bytes) -> Any:
-    """The standard library's parser: orjson would read an integer beyond 64 bits as a float, changing the
-    parameters a caller asked to sign."""
-    return json.loads(data)
+    """orjson, but for a line with a run of 19 digits or more: orjson reads an integer beyond 64 bits as a
+    float, which would change the parameters a caller asked to sign; the standard library's parser keeps it."""
+    if _LONG_NUMBER.search(data):
+        return json.loads(data)
+    return orjson.loads(data)
