@@ -12,7 +12,8 @@ call, and the time to revoke 1,000,000 credentials — each beside a baseline me
      co-located API workers would.
    Also printed: the ``health`` op round trip on the same socket (the transport floor, no engine work), the
    Sign Center's own CPU per signature (from /proc; steadier than wall rates on a shared machine), and, as
-   context only, 8 coroutines pipelined on one ``AsyncSignerClient`` (one async API worker).
+   context only, 8 coroutines pipelined on one ``AsyncSignerClient`` (one async API worker) and the 8 client
+   processes against a second Sign Center on the same store with ``--workers 2``.
 2. A remote-signed ccxt private call on the sandbox (sync ``cexlink.ccxt.remote(...)`` pointed with
    ``point_ccxt``) against the same call with in-process keys (``ccxt_client``): ``fetch_balance`` and a
    create+cancel order pair, interleaved call by call; the ratio of medians. Target: ≤ 1.2.
@@ -232,8 +233,7 @@ def main(parts: tuple[str, ...] = ("sign", "ccxt", "revoke")) -> None:
         tmp = Path(tmpname)
         key = httpx.post(url + "/sandbox/v1/keys", json={
             "exchange": "binance", "ips": ["127.0.0.1"], "balances": {"USDT": "100000000"}}).json()
-        with signer_process(tmp / "signer-data", tmp / "signer.sock", {"binance": url},
-                            int(os.environ.get("SW", "1"))) as (sock, pid):
+        with signer_process(tmp / "signer-data", tmp / "signer.sock", {"binance": url}) as (sock, pid):
             client = SignerClient(socket_path=sock)
             cred = client.store(OWNER, "binance", key["api_key"], key["secret"])["credential_id"]
             if "sign" in parts:
@@ -253,9 +253,19 @@ def _met(ok: bool) -> str:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (from /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time so far of a process and its children alive now (a Sign Center's workers)."""
+    def stat(p: str) -> list[str]:
+        try:
+            return Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return []
+
+    ticks = 0
+    for p in [str(pid), *(p for p in os.listdir("/proc") if p.isdigit() and stat(p)[1:2] == [str(pid)])]:
+        fields = stat(p)
+        if fields:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _machine_busy(seconds: float = 1.0) -> float:
@@ -299,6 +309,11 @@ def _signing(client: SignerClient, cred: str, sock: Path, pid: int, key: dict[st
     r50, r99 = percentile(latp, 50) * 1e6, percentile(latp, 99) * 1e6
     report(f"signer: signs/s, {WORKERS} pipelined async callers", piped, "signs/s", many,
            f"{WORKERS} client processes")
+    with signer_process(sock.parent / "signer-data", sock.parent / "signer-w2.sock", {}, workers=2) as (sock2, pid2):
+        cpu0 = _cpu_seconds(pid2)
+        many2, lat2 = _concurrent(sock2, cred)
+        cpu_w2 = (_cpu_seconds(pid2) - cpu0) / (len(lat2) + 200 * WORKERS) * 1e6
+    report(f"signer: signs/s, {WORKERS} client processes, --workers 2", many2, "signs/s", many, "--workers 1")
     return [f"ccxt in-process sign() (floor): {floor:,.0f}/s ({1e6 / floor:.0f} µs); health op round trip "
             f"p50 {h50:.0f} µs, p99 {h99:.0f} µs",
             f"sign, 1 client: {one:,.0f}/s, p50 {p50:.0f} µs, p99 {p99:.0f} µs — target ≥ 5,000/s and p99 < 1 ms: "
@@ -306,7 +321,9 @@ def _signing(client: SignerClient, cred: str, sock: Path, pid: int, key: dict[st
             f"sign, {WORKERS} client processes: {many:,.0f}/s, p50 {q50:.0f} µs, p99 {q99:.0f} µs — "
             f"target ≥ 10,000/s: {_met(many >= 10_000)}; Sign Center CPU {cpu_per_sign8:.0f} µs per signature",
             f"(context) {WORKERS} callers pipelined on one AsyncSignerClient: {piped:,.0f}/s, p50 {r50:.0f} µs, "
-            f"p99 {r99:.0f} µs"]
+            f"p99 {r99:.0f} µs",
+            f"(context) {WORKERS} client processes, Sign Center with --workers 2: {many2:,.0f}/s, p50 "
+            f"{percentile(lat2, 50) * 1e6:.0f} µs; its CPU {cpu_w2:.0f} µs per signature"]
 
 
 def _ccxt_calls(url: str, key: dict[str, str], sock: Path, cred: str) -> list[str]:
