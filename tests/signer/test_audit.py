@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from signer_support import start_signer, store
 
 from cexlink.errors import SignerRefused
 from cexlink.signer.audit import GENESIS, record_hash
 from cexlink.signer.client import SignerClient
 from cexlink.signer.engine import SignCenter, SignerConfig
+from signer_support import start_signer, store
 
 
 @pytest.fixture
@@ -123,3 +123,33 @@ def test_no_audit_no_signature(tmp_path: Path) -> None:
     with pytest.raises(SignerRefused) as refused:
         center.sign(cred, "binance", ["private"], "GET", "account", {})
     assert refused.value.reason == "audit_unavailable"
+
+
+def test_a_batch_that_cannot_be_written_signs_nothing_and_the_chain_stays_whole(tmp_path: Path) -> None:
+    """Signatures answered together share one write: if it fails, every one of them is refused, and the chain
+    goes on from where it stood (it still verifies)."""
+    import os
+
+    from cexlink.signer.audit import verify
+    from cexlink.signer.protocol import Forwarder, Service
+
+    center = SignCenter(SignerConfig(tmp_path, rate_per_credential=1e9, burst_per_credential=1e9))
+    service = Service(center, Forwarder())
+    cred = center.store_credential("o", "binance", "A" * 64, "B" * 64)["credential_id"]
+    args = {"credential_id": cred, "exchange": "binance", "api": ["private"], "method": "GET", "path": "account",
+            "params": {}, "context": {}}
+    batch = [{"id": i, "op": "sign", "args": args} for i in range(4)]
+    assert all(a["ok"] for a in service.answer_many(batch))
+    seq = center.audit.seq
+    good_fd = center.audit.fd
+    center.audit.fd = os.open(os.devnull, os.O_RDONLY)  # writes now fail
+    answers = service.answer_many(batch)
+    assert [a["error"]["reason"] for a in answers] == ["audit_unavailable"] * 4
+    assert [a["id"] for a in answers] == [0, 1, 2, 3]
+    assert center.audit.seq == seq
+    os.close(center.audit.fd)
+    center.audit.fd = good_fd
+    assert all(a["ok"] for a in service.answer_many(batch))
+    center.close()
+    result = verify(tmp_path / "audit-0.log", center.secrets.checkpoint_key.public_key())
+    assert result.ok and result.records == seq + 4

@@ -328,3 +328,22 @@ def test_pin_from_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(KekError, match="cannot be read"):
         load_pin(tmp_path / "missing")
     assert "s3cret-pin" not in _chain(loose.value)
+
+
+def test_a_replica_signs_after_another_rotated_and_retired(tmp_path: Path) -> None:
+    """Two Sign Centers over one data directory (workers, replicas): after one rotates the key file and
+    retires the old version, the other opens the rewrapped credentials without a restart."""
+    config = dict(data_dir=tmp_path / "signer", rate_per_credential=1e9, burst_per_credential=1e9)
+    a = SignCenter(SignerConfig(**config, replica="a"))
+    b = SignCenter(SignerConfig(**config, replica="b"))
+    try:
+        cred = a.store_credential("o", "binance", _alnum(64), _alnum(64))["credential_id"]
+        a.rotate_kek(retire_old=True)
+        b._cache.clear()  # as after its time limit: b must open the credential again
+        assert b.sign(cred, "binance", ["private"], "GET", "account", {})["url"]
+        fresh = b.store_credential("o", "binance", _alnum(64), _alnum(64))["credential_id"]
+        assert b.describe(fresh)["kek_version"] == 2
+        assert a.sign(fresh, "binance", ["private"], "GET", "account", {})["url"]
+    finally:
+        a.close()
+        b.close()

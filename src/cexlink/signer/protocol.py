@@ -83,7 +83,7 @@ def _error(rid: Any, e: Exception) -> dict[str, Any]:
 def dispatch(engine: SignCenter, message: dict[str, Any]) -> dict[str, Any]:
     rid = message.get("id")
     if message.get("op") == "health":
-        return {"id": rid, "ok": True, "result": {"status": "ok"}}
+        return {"id": rid, "ok": True, "result": {"status": "ok", "replica": engine.config.replica}}
     try:
         return {"id": rid, "ok": True, "result": _bound(engine, message.get("op"), message.get("args") or {})()}
     except Exception as e:
