@@ -120,9 +120,6 @@ class AuditLog:
         """Records appended inside are written together, in one write(2), when the block ends — still before
         any of their answers goes out. If that write fails, the chain is put back where it stood and
         ``AuditUnavailable`` raised: the caller then answers none of the batch with a signature."""
-        if self._pending is not None:
-            yield
-            return
         saved = (self.seq, self.head, self._head_bytes, self._since_checkpoint)
         self._pending = []
         try:

@@ -94,8 +94,9 @@ class _Reply:
         clock = time.perf_counter
         spin_until = started + 2 * self.average if self.average < self.cap else 0.0
         while (end := self.buffer.find(b"\n")) < 0:
-            data = None
-            if spin_until:
+            if not spin_until:
+                data = self.sock.recv(READ_SIZE)
+            else:
                 try:
                     data = self.sock.recv(READ_SIZE, socket.MSG_DONTWAIT)
                 except (BlockingIOError, InterruptedError):
@@ -104,8 +105,6 @@ class _Reply:
                     else:
                         os.sched_yield()  # a process that has work on this CPU gets it first
                     continue
-            if data is None:
-                data = self.sock.recv(READ_SIZE)
             if not data:
                 raise ConnectionResetError("closed")
             self.buffer += data

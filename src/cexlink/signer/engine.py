@@ -16,7 +16,8 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,14 @@ def _carries_secret(secret_values: tuple[str, ...], request: dict[str, Any]) -> 
     return any(v in part for v in secret_values for part in parts)
 
 
+@contextmanager
+def _audit_or_refuse() -> Iterator[None]:
+    try:
+        yield
+    except AuditUnavailable:
+        raise Refused(Reason.AUDIT_UNAVAILABLE, "the audit log cannot be written; nothing was signed") from None
+
+
 def mask(api_key: str) -> str:
     return f"{api_key[:4]}…{api_key[-4:]}" if len(api_key) >= 12 else "…"
 
@@ -160,11 +169,16 @@ class SignCenter:
         except Refused as refused:
             self.audit.append("refuse", refused.reason.value, credential_id, exchange, method, path, params)
             raise
-        try:
+        with _audit_or_refuse():
             self.audit.append("forward" if forward else "sign", "ok", credential_id, exchange, method, path, params)
-        except AuditUnavailable:
-            raise Refused(Reason.AUDIT_UNAVAILABLE, "the audit log cannot be written; nothing was signed") from None
         return request
+
+    @contextmanager
+    def signing_batch(self) -> Iterator[None]:
+        """Signatures inside share one audit write at the end (``AuditLog.batch``); if it fails, ``Refused``
+        (audit_unavailable) is raised and none of them may be answered."""
+        with _audit_or_refuse(), self.audit.batch():
+            yield
 
     def _ccxt_sign(self, entry: _Entry, api: Any, method: str, path: str, params: Any,
                    context: dict[str, Any]) -> dict[str, Any]:

@@ -241,19 +241,19 @@ class Pkcs11Kek:
 
     # ---- KekProvider ----
 
-    @property
-    def current(self) -> int:
+    def _present_versions(self) -> set[int]:
         versions = self._versions()
         if not versions:
             raise KekError(f"no KEK versions with prefix {self.prefix!r} in token {self.token_label!r}")
-        return max(versions)
+        return versions
+
+    @property
+    def current(self) -> int:
+        return max(self._present_versions())
 
     @property
     def min_version(self) -> int:
-        versions = self._versions()
-        if not versions:
-            raise KekError(f"no KEK versions with prefix {self.prefix!r} in token {self.token_label!r}")
-        return min(versions)
+        return min(self._present_versions())
 
     def wrap(self, dek: bytes) -> tuple[int, bytes]:
         def run(session: Any) -> tuple[int, bytes]:

@@ -21,9 +21,7 @@ from typing import Any
 import httpx
 
 from ..errors import InputError, SignerRefused
-from .audit import AuditUnavailable
 from .engine import SignCenter
-from .policy import Reason, Refused
 from .wire import line, parse
 
 log = logging.getLogger("cexlink.signer")
@@ -131,11 +129,10 @@ class Service:
             return [self.answer(m) for m in messages]
         with self.lock:
             try:
-                with self.engine.audit.batch():
+                with self.engine.signing_batch():
                     signed = [dispatch(self.engine, m) for m in signs]
-            except AuditUnavailable:
-                signed = [_error(m.get("id"), Refused(Reason.AUDIT_UNAVAILABLE, "the audit log cannot be written; "
-                                                      "nothing was signed")) for m in signs]
+            except SignerRefused as refused:
+                signed = [_error(m.get("id"), refused) for m in signs]
         answers = iter(signed)
         return [next(answers) if m.get("op") == "sign" else self.answer(m) for m in messages]
 

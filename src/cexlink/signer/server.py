@@ -25,11 +25,13 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .. import serving
 from .buckets import Buckets
 from .engine import SignCenter
 from .protocol import Forwarder, Service, decode, encode
@@ -54,36 +56,30 @@ class _Connection:
         self.closed = False
 
     def write(self, data: bytes) -> bool:
-        """Send ``data`` or queue what is left; True when something is left for the selector."""
+        """Send ``data`` after what already waits; True when something is left for the selector."""
         with self.lock:
             if self.closed:
                 return False
-            if not self.outbox:
-                try:
-                    sent = self.sock.send(data)
-                except BlockingIOError:
-                    sent = 0
-                except OSError:
-                    self.closed = True
-                    return False
-                data = data[sent:]
             self.outbox += data
-            if len(self.outbox) > MAX_LINE * 4:  # a caller that does not read its answers
+            if self._send() and len(self.outbox) > MAX_LINE * 4:  # a caller that does not read its answers
                 self.closed = True
             return bool(self.outbox) and not self.closed
 
     def flush(self) -> bool:
         """Send what waits; True while something is still left."""
         with self.lock:
-            try:
-                sent = self.sock.send(self.outbox)
-            except BlockingIOError:
-                return True
-            except OSError:
-                self.closed = True
-                return False
-            del self.outbox[:sent]
-            return bool(self.outbox)
+            return self._send()
+
+    def _send(self) -> bool:
+        try:
+            sent = self.sock.send(self.outbox)
+        except BlockingIOError:
+            return True
+        except OSError:
+            self.closed = True
+            return False
+        del self.outbox[:sent]
+        return bool(self.outbox)
 
 
 _LISTENER, _WAKE = object(), object()
@@ -124,8 +120,8 @@ class UnixServer:
     def _wake(self) -> None:
         try:
             self._wake_w.send(b"\0")
-        except (BlockingIOError, OSError):
-            pass  # already pending, or closing
+        except OSError:
+            pass  # a wake-up already pending, or closing
 
     def _serve(self) -> None:
         clock = time.perf_counter
@@ -266,18 +262,15 @@ async def serve(engine: SignCenter, unix: socket.socket | None, http: socket.soc
     unix_server = UnixServer(service, unix, loop, busy_poll_s) if unix is not None else None
     uv = None
     if http is not None:
-        import uvicorn
-
         if not token:
             raise ValueError("an HTTP Sign Center needs a token")
-        uv = uvicorn.Server(uvicorn.Config(http_app(service, token), log_level="warning", access_log=False,
-                                           proxy_headers=False))
+        uv = uvicorn.Server(serving.config(http_app(service, token)))
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     if unix_server is not None:
         unix_server.start()
-    tasks = [asyncio.create_task(uv.serve(sockets=[http]))] if uv and http else []
+    tasks = [asyncio.create_task(uv.serve(sockets=[http]))] if uv else []
     if on_ready is not None:
         on_ready()
     await stop.wait()
@@ -302,14 +295,6 @@ def bind_unix(path: Path) -> socket.socket:
     return sock
 
 
-def bind_tcp(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    return sock
-
-
 EngineFactory = Callable[[str, "Buckets | None"], SignCenter]
 
 
@@ -320,7 +305,7 @@ def run(make_engine: EngineFactory, socket_path: Path | None, http: tuple[str, i
     processes (see workers.py). ``make_engine(replica_suffix, buckets)`` builds a process's engine. The exit
     status."""
     unix = bind_unix(socket_path) if socket_path is not None else None
-    tcp = bind_tcp(*http) if http is not None else None
+    tcp = serving.bind(*http) if http is not None else None
     try:
         if workers <= 1:
             asyncio.run(serve(make_engine("", None), unix, tcp, token, on_ready, busy_poll_s))

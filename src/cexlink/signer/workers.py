@@ -65,11 +65,13 @@ def supervise(workers: int, target: Target, on_ready: Callable[[], None] | None 
     ready_r, ready_w = os.pipe()
     pids: dict[int, int] = {}
     ready: set[int] = set()
-    state = {"stopping": 0.0, "status": 0, "announced": False}
+    stopping_since: float | None = None  # set by a signal, or when a worker cannot start
+    status, announced = 0, False
 
     def stop(*_: object) -> None:
-        if not state["stopping"]:
-            state["stopping"] = time.monotonic()
+        nonlocal stopping_since
+        if stopping_since is None:
+            stopping_since = time.monotonic()
             for pid in pids:
                 os.kill(pid, signal.SIGTERM)
 
@@ -81,30 +83,31 @@ def supervise(workers: int, target: Target, on_ready: Callable[[], None] | None 
             readable, _, _ = select.select([ready_r], [], [], 0.05)
             if readable:
                 ready.update(os.read(ready_r, 256))
-            if not state["announced"] and len(ready) >= workers and not state["stopping"]:
-                state["announced"] = True
+            if not announced and len(ready) >= workers and stopping_since is None:
+                announced = True
                 if on_ready is not None:
                     on_ready()
             while pids and (reaped := os.waitpid(-1, os.WNOHANG))[0]:
-                pid, status = reaped
+                pid, code = reaped
                 index = pids.pop(pid)
-                if state["stopping"]:
+                if stopping_since is not None:
                     continue
                 if index not in ready:  # it never came up: the configuration is wrong, not the moment
                     print(f"sign center worker {index} failed to start; stopping", file=sys.stderr, flush=True)
-                    state["status"] = 1
+                    status = 1
                     stop()
                     continue
-                print(f"sign center worker {index} exited ({os.waitstatus_to_exitcode(status)}); starting it again",
+                print(f"sign center worker {index} exited ({os.waitstatus_to_exitcode(code)}); starting it again",
                       file=sys.stderr, flush=True)
                 ready.discard(index)
                 pids[_spawn(index, target, parent, ready_r, ready_w)] = index
-            if state["stopping"] and time.monotonic() - float(state["stopping"]) > STOP_GRACE_S:
+            if stopping_since is not None and time.monotonic() - stopping_since > STOP_GRACE_S:
                 for pid in pids:
                     os.kill(pid, signal.SIGKILL)
+                stopping_since = time.monotonic()  # and again only if they outlive another grace period
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         os.close(ready_r)
         os.close(ready_w)
-    return int(state["status"])
+    return status

@@ -22,6 +22,15 @@ Clock = Callable[[], datetime]
 Row = TypeVar("Row", Bot, Deal, SmartTrade, Order)
 
 
+def owned_account(session: Session, owner_id: int, account_id: int) -> ExchangeAccount:
+    """The owner's exchange account, or NotFound (another owner's account is not found either)."""
+    account = session.scalar(select(ExchangeAccount).where(ExchangeAccount.id == account_id,
+                                                           ExchangeAccount.owner_id == owner_id))
+    if account is None:
+        raise NotFound("exchange account", account_id)
+    return account
+
+
 class _Repo:
     model: Any
     what: str
@@ -34,11 +43,7 @@ class _Repo:
                 .where(ExchangeAccount.owner_id == owner_id))
 
     def _account(self, owner_id: int, account_id: int) -> ExchangeAccount:
-        account = self.s.scalar(select(ExchangeAccount).where(ExchangeAccount.id == account_id,
-                                                              ExchangeAccount.owner_id == owner_id))
-        if account is None:
-            raise NotFound("exchange account", account_id)
-        return account
+        return owned_account(self.s, owner_id, account_id)
 
     def _insert(self, row: Row) -> Row:
         with translated(self.s):

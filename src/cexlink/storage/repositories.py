@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from cexlink.domain.statuses import Status
 from cexlink.errors import InputError
-from cexlink.storage.consumers import Bots, Deals, Orders, SmartTrades
+from cexlink.storage.consumers import Bots, Deals, Orders, SmartTrades, owned_account
 from cexlink.storage.errors import NotFound
 from cexlink.storage.integrity import translated
 from cexlink.storage.tables import ApiToken, Bot, Deal, Event, ExchangeAccount, Order, SmartTrade, User
@@ -135,11 +135,7 @@ class Accounts:
         return account
 
     def get(self, owner_id: int, account_id: int) -> ExchangeAccount:
-        account = self.s.scalar(select(ExchangeAccount).where(ExchangeAccount.id == account_id,
-                                                              ExchangeAccount.owner_id == owner_id))
-        if account is None:
-            raise NotFound("exchange account", account_id)
-        return account
+        return owned_account(self.s, owner_id, account_id)
 
     def list(self, owner_id: int) -> list[ExchangeAccount]:
         return list(self.s.scalars(select(ExchangeAccount).where(ExchangeAccount.owner_id == owner_id)
