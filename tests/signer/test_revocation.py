@@ -7,10 +7,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from signer_support import client, signer, start_signer, store  # noqa: F401  (fixtures)
 
 from cexlink.errors import SignerRefused
 from cexlink.signer.client import SignerClient
+from signer_support import client, signer, start_signer, store  # noqa: F401  (fixtures)
 
 
 def _sign(client: SignerClient, cred: str) -> dict:
@@ -87,3 +87,59 @@ def test_a_copied_ciphertext_row_does_not_open(sandbox, new_key, tmp_path: Path)
     finally:
         client.close()
         proc.stop()
+
+
+def _replicas(tmp_path: Path) -> tuple:
+    from cexlink.signer.engine import SignCenter, SignerConfig
+
+    config = dict(data_dir=tmp_path / "shared", rate_per_credential=1e9, burst_per_credential=1e9)
+    return SignCenter(SignerConfig(**config, replica="a")), SignCenter(SignerConfig(**config, replica="b"))
+
+
+def _engine_refusal(engine, cred: str) -> str:
+    with pytest.raises(SignerRefused) as refused:
+        engine.sign(cred, "binance", ["private"], "GET", "account", {})
+    return refused.value.reason
+
+
+def test_a_revocation_rings_every_replica_before_its_next_signature(new_key, tmp_path: Path) -> None:
+    """In-process replicas over one SQLite store: the other replica signs right up to the revocation (no
+    periodic look in between) and refuses the very next signature, because the revocation rang the doorbell."""
+    a, b = _replicas(tmp_path)
+    try:
+        key = new_key("binance")
+        cred = a.store_credential("o", "binance", key["api_key"], key["secret"])["credential_id"]
+        for _ in range(3):
+            assert b.sign(cred, "binance", ["private"], "GET", "account", {})["url"]
+        assert a.revoke(cred) == 1
+        assert _engine_refusal(b, cred) == "credential_revoked"
+        assert (tmp_path / "shared" / "signer.db.revocations").stat().st_mode & 0o777 == 0o600
+    finally:
+        a.close(), b.close()
+
+
+def test_a_revocation_that_never_rang_still_arrives(new_key, tmp_path: Path) -> None:
+    """A revoking process that died between its commit and the ring (here: the store revoked directly): the
+    other replica finds it at its periodic look of the store, within FALLBACK_S."""
+    import time
+
+    from cexlink.signer.engine import _RevocationWatch
+
+    a, b = _replicas(tmp_path)
+    try:
+        key = new_key("binance")
+        cred = a.store_credential("o", "binance", key["api_key"], key["secret"])["credential_id"]
+        assert b.sign(cred, "binance", ["private"], "GET", "account", {})["url"]
+        a.store.revoke_where(int(time.time() * 1000), ids=[cred])
+        deadline = time.monotonic() + 2 * _RevocationWatch.FALLBACK_S
+        while time.monotonic() < deadline:
+            try:
+                b.sign(cred, "binance", ["private"], "GET", "account", {})
+            except SignerRefused as refused:
+                assert refused.reason == "credential_revoked"
+                break
+            time.sleep(0.002)
+        else:
+            pytest.fail("the revocation was not seen within twice FALLBACK_S")
+    finally:
+        a.close(), b.close()

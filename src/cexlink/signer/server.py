@@ -5,8 +5,10 @@ it).
 The Unix socket is served by one thread of its own with a selector, not by asyncio: a signature is a few tens
 of microseconds of work, and an event loop's per-message machinery cost as much again. After each answer the
 thread keeps polling without blocking for a short while (``busy_poll_s``): on a virtual machine a halted vCPU
-is woken tens of microseconds late, which on a round trip this short would double it. The HTTP server and the
-forward operation's exchange calls stay on the asyncio loop of the main thread.
+is woken tens of microseconds late, which on a round trip this short would double it. It polls only while one
+caller has the Sign Center to itself: when several callers take turns, the next request is seldom far off, and
+the CPU the polling takes is what the callers themselves need. The HTTP server and the forward operation's
+exchange calls stay on the asyncio loop of the main thread.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from .protocol import Forwarder, Service, decode, encode
 
 MAX_LINE = 1 << 20
 BUSY_POLL_S = 100e-6
+CROWDED_S = 5e-3  # no busy-polling for this long after two callers were answered close together
 READ_SIZE = 1 << 16
 
 
@@ -125,9 +128,11 @@ class UnixServer:
 
     def _serve(self) -> None:
         clock = time.perf_counter
-        last_answer = 0.0
+        last_answer = crowded_at = -1.0
+        last_caller: _Connection | None = None
         while not self._stopping:
-            busy = clock() - last_answer < self.busy_poll_s
+            now = clock()
+            busy = now - last_answer < self.busy_poll_s and now - crowded_at > CROWDED_S
             events = self.selector.select(0 if busy else None)
             if busy and not events:
                 os.sched_yield()  # polling must not keep a process with work on this CPU waiting
@@ -149,6 +154,10 @@ class UnixServer:
             if inbound:  # every request of this round answered together: one audit write for its signatures
                 self._reply(inbound)
                 last_answer = clock()
+                if any(conn is not last_caller for conn, _ in inbound):
+                    if last_caller is not None:
+                        crowded_at = last_answer
+                    last_caller = inbound[-1][0]
             for conn in touched:
                 if conn.closed:
                     self._drop(conn)
