@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -85,7 +84,8 @@ class AuditLog:
         return seq, head
 
     def params_mac(self, params: Any) -> str:
-        return hmac.digest(self.mac_key, _canonical({"p": params}), "sha256").hex()
+        # Keyed BLAKE2b is a MAC by design, and a third of HMAC-SHA256's cost through OpenSSL 3.
+        return hashlib.blake2b(_canonical({"p": params}), key=self.mac_key, digest_size=32).hexdigest()
 
     def append(self, action: str, outcome: str, credential_id: str | None = None, exchange: str | None = None,
                method: str | None = None, path: str | None = None, params: Any = None) -> int:

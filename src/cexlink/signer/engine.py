@@ -91,17 +91,18 @@ class _Entry:
 
 
 def _carries_secret(secret_values: tuple[str, ...], request: dict[str, Any]) -> bool:
+    # One string to search: a secret cannot straddle two parts, as hygiene lets no whitespace into one.
     headers = request.get("headers") or {}
-    parts = [str(request.get("url")), str(request.get("body")), *map(str, headers), *map(str, headers.values())]
-    return any(v in part for v in secret_values for part in parts)
+    text = "\n".join([str(request.get("url")), str(request.get("body")), *map(str, headers),
+                      *map(str, headers.values())])
+    for value in secret_values:
+        if value in text:
+            return True
+    return False
 
 
-@contextmanager
-def _audit_or_refuse() -> Iterator[None]:
-    try:
-        yield
-    except AuditUnavailable:
-        raise Refused(Reason.AUDIT_UNAVAILABLE, "the audit log cannot be written; nothing was signed") from None
+def _audit_refusal() -> Refused:
+    return Refused(Reason.AUDIT_UNAVAILABLE, "the audit log cannot be written; nothing was signed")
 
 
 def mask(api_key: str) -> str:
@@ -170,16 +171,21 @@ class SignCenter:
         except Refused as refused:
             self.audit.append("refuse", refused.reason.value, credential_id, exchange, method, path, params)
             raise
-        with _audit_or_refuse():
+        try:
             self.audit.append("forward" if forward else "sign", "ok", credential_id, exchange, method, path, params)
+        except AuditUnavailable:
+            raise _audit_refusal() from None
         return request
 
     @contextmanager
     def signing_batch(self) -> Iterator[None]:
         """Signatures inside share one audit write at the end (``AuditLog.batch``); if it fails, ``Refused``
         (audit_unavailable) is raised and none of them may be answered."""
-        with _audit_or_refuse(), self.audit.batch():
-            yield
+        try:
+            with self.audit.batch():
+                yield
+        except AuditUnavailable:
+            raise _audit_refusal() from None
 
     def _ccxt_sign(self, entry: _Entry, api: Any, method: str, path: str, params: Any,
                    context: dict[str, Any]) -> dict[str, Any]:

@@ -99,7 +99,9 @@ MAX_CLOCK_OFFSET_MS = 60_000  # a caller may correct for exchange clock skew, no
 
 def api_name(api: Any) -> str:
     """ccxt passes ``api`` as a list (``['private']``) or a string; the first element names it."""
-    return str(api[0] if isinstance(api, list | tuple) and api else api)
+    if isinstance(api, (list, tuple)) and api:  # a tuple of types: a union here costs a call per check
+        return str(api[0])
+    return str(api)
 
 
 @dataclass
@@ -114,11 +116,14 @@ class Policy:
     _cleared: set[tuple[str, str, str, str]] = field(default_factory=set)
 
     def check(self, exchange: str, api: Any, method: str, path: str, params: Any, context: dict[str, Any]) -> None:
-        name = api_name(api)
-        endpoint = (exchange, name, method, path)
+        endpoint = (exchange, api_name(api), method, path)
         if endpoint not in self._cleared:
             self._check_endpoint(*endpoint)
             self._cleared.add(endpoint)
+        if context or (isinstance(params, dict) and "recvWindow" in params):  # most requests carry neither
+            self._check_context(params, context)
+
+    def _check_context(self, params: Any, context: dict[str, Any]) -> None:
         windows = [context.get("recvWindow")]
         if isinstance(params, dict):
             windows.append(params.get("recvWindow"))

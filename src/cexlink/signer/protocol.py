@@ -38,33 +38,35 @@ OPS = {
 FORWARD_TIMEOUT = httpx.Timeout(10.0)
 
 
-def _bound(engine: SignCenter, op: Any, args: Any) -> Callable[[], Any]:
-    """The engine call for (op, args), with argument names checked (errors name them, never values)."""
-    method = OPS.get(op) if isinstance(op, str) else None
-    if method is None:
+def _checked(engine: SignCenter, op: Any, args: Any) -> Callable[..., Any]:
+    """The engine method for ``op``, once ``args`` are found to be its keyword arguments (errors name them,
+    never values)."""
+    spec = _spec(type(engine), op) if isinstance(op, str) else None
+    if spec is None:
         raise InputError("op", f"must be one of {', '.join([*OPS, 'forward', 'health'])}")
     if not isinstance(args, dict):
         raise InputError("args", "must be an object")
-    if "forward" in args:  # only the forward operation may produce a request that carries secret material
-        raise InputError("args", "unexpected argument 'forward'")
-    fn = getattr(engine, method)
-    accepted, needed = _arguments(type(engine), method)
-    unknown = args.keys() - accepted
-    if unknown:
-        raise InputError("args", f"unexpected argument {sorted(unknown)[0]!r}")
-    missing = needed - args.keys()
-    if missing:
-        raise InputError("args", f"missing argument {sorted(missing)[0]!r}")
-    return lambda: fn(**args)
+    method, accepted, needed = spec
+    if not (needed <= args.keys() <= accepted):
+        if "forward" in args:  # only the forward operation may produce a request that carries secret material
+            raise InputError("args", "unexpected argument 'forward'")
+        unknown = args.keys() - accepted
+        if unknown:
+            raise InputError("args", f"unexpected argument {sorted(unknown)[0]!r}")
+        raise InputError("args", f"missing argument {sorted(needed - args.keys())[0]!r}")
+    return getattr(engine, method)  # type: ignore[no-any-return]
 
 
 @functools.cache
-def _arguments(cls: type, method: str) -> tuple[frozenset[str], frozenset[str]]:
-    """(accepted, required) keyword names of an engine method: computed once, checked with set operations
-    (inspect's bind() costs tens of microseconds per call)."""
+def _spec(cls: type, op: str) -> tuple[str, frozenset[str], frozenset[str]] | None:
+    """(method, accepted, required) for an op: computed once, checked with set operations (inspect's bind()
+    costs tens of microseconds per call). ``forward`` is never an accepted argument name."""
+    method = OPS.get(op)
+    if method is None:
+        return None
     params = list(inspect.signature(getattr(cls, method)).parameters.values())[1:]  # without self
-    return (frozenset(p.name for p in params),
-            frozenset(p.name for p in params if p.default is inspect.Parameter.empty))
+    accepted = frozenset(p.name for p in params) - {"forward"}
+    return method, accepted, frozenset(p.name for p in params if p.default is inspect.Parameter.empty)
 
 
 def _error(rid: Any, e: Exception) -> dict[str, Any]:
@@ -83,7 +85,8 @@ def dispatch(engine: SignCenter, message: dict[str, Any]) -> dict[str, Any]:
     if message.get("op") == "health":
         return {"id": rid, "ok": True, "result": {"status": "ok", "replica": engine.config.replica}}
     try:
-        return {"id": rid, "ok": True, "result": _bound(engine, message.get("op"), message.get("args") or {})()}
+        args = message.get("args") or {}
+        return {"id": rid, "ok": True, "result": _checked(engine, message.get("op"), args)(**args)}
     except Exception as e:
         return _error(rid, e)
 
@@ -141,7 +144,7 @@ class Service:
         rid = message.get("id")
         try:
             args = message.get("args") or {}
-            _bound(self.engine, "sign", args)  # checks the op's arguments
+            _checked(self.engine, "sign", args)  # checks the op's arguments
             with self.lock:
                 request = self.engine.sign(**args, forward=True)
             return {"id": rid, "ok": True, "result": await self.forwarder.send(request)}
