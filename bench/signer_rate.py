@@ -16,7 +16,11 @@ call, and the time to revoke 1,000,000 credentials — each beside a baseline me
    processes against a second Sign Center on the same store with ``--workers 2``.
 2. A remote-signed ccxt private call on the sandbox (sync ``cexlink.ccxt.remote(...)`` pointed with
    ``point_ccxt``) against the same call with in-process keys (``ccxt_client``): ``fetch_balance`` and a
-   create+cancel order pair, interleaved call by call; the ratio of medians. Target: ≤ 1.2.
+   create+cancel order pair, interleaved call by call; the ratio of medians. Target: ≤ 1.2, judged on calls
+   made back to back. As context, the same with a pause of ``SPACED_S`` before each call, as calls arrive from a
+   platform's bots: on a virtual machine whatever ran after a pause runs slower, so back to back favours the
+   in-process baseline (its client and the sandbox stay warm, the Sign Center idles through each HTTP exchange)
+   and spaced calls are slow on both sides.
 3. Revoking 1,000,000 credentials with ``SignCenter.revoke_where(owner=..., created_before=...)``, in a fresh
    signer store bulk-filled with 1M rows of realistic shape (the store's own table, random bytes for the sealed
    fields, one transaction), beside a trivial full-table one-column UPDATE of the same SQLite file. Target:
@@ -50,6 +54,7 @@ REQUEST = ("binance", ["private"], "GET", "account", {})
 DURATION = 3.0  # seconds per signing measurement
 WORKERS = 8
 CALL_ROUNDS = 150  # interleaved remote/local ccxt calls per kind
+SPACED_S = 0.005  # the pause before each call of the spaced variant
 REVOKE_ROWS = 1_000_000
 OWNER = "tenant-1"
 
@@ -141,7 +146,8 @@ def _ccxt_floor(key: dict[str, str]) -> float:
 
 # ---- 2. remote-signed ccxt call vs in-process keys ----
 
-def _ccxt_ratio(url: str, key: dict[str, str], sock: Path, cred: str) -> dict[str, tuple[float, float]]:
+def _ccxt_ratio(url: str, key: dict[str, str], sock: Path, cred: str,
+                pause: float = 0.0) -> dict[str, tuple[float, float]]:
     local = ccxt_client("binance", url, key)
     client = SignerClient(socket_path=sock)
     far = point_ccxt(remote("binance", cred, client, config={"enableRateLimit": False}), url)
@@ -162,6 +168,8 @@ def _ccxt_ratio(url: str, key: dict[str, str], sock: Path, cred: str) -> dict[st
         for i in range(CALL_ROUNDS):
             pair = (local, far) if i % 2 else (far, local)  # alternate who goes first
             for ex in pair:
+                if pause:
+                    time.sleep(pause)
                 t0 = time.perf_counter()
                 call(ex)
                 times[ex is far].append(time.perf_counter() - t0)
@@ -328,11 +336,14 @@ def _signing(client: SignerClient, cred: str, sock: Path, pid: int, key: dict[st
 
 def _ccxt_calls(url: str, key: dict[str, str], sock: Path, cred: str) -> list[str]:
     lines = []
-    for name, (far, near) in _ccxt_ratio(url, key, sock, cred).items():
-        report(f"ccxt {name}: remote-signed (median)", far * 1e3, "ms", near * 1e3, "in-process keys",
-               target="ratio ≤ 1.2")
-        lines.append(f"ccxt {name}, remote/in-process: {far / near:.2f} ({far * 1e3:.2f} vs {near * 1e3:.2f} ms) — "
-                     f"target ≤ 1.2: {_met(far / near <= 1.2)}")
+    for pause in (0.0, SPACED_S):
+        how = "back to back" if not pause else f"{pause * 1e3:g} ms apart (context)"
+        for name, (far, near) in _ccxt_ratio(url, key, sock, cred, pause).items():
+            report(f"ccxt {name}, {how}: remote-signed (median)", far * 1e3, "ms", near * 1e3, "in-process keys",
+                   target="" if pause else "ratio ≤ 1.2")
+            verdict = f" — target ≤ 1.2: {_met(far / near <= 1.2)}" if not pause else ""
+            lines.append(f"ccxt {name}, {how}, remote/in-process: {far / near:.2f} ({far * 1e3:.2f} vs "
+                         f"{near * 1e3:.2f} ms){verdict}")
     return lines
 
 
