@@ -18,11 +18,11 @@ from typing import Protocol
 
 
 class Buckets(Protocol):
+    rate: float  # tokens per second per credential
+
     def take(self, credential_id: str, now: float) -> bool:
         """Take one token from the credential's bucket; False when it is empty."""
         ...
-
-    def forget(self, credential_id: str) -> None: ...
 
 
 def _refill(tokens: float, updated: float, now: float, rate: float, burst: float) -> tuple[bool, float]:
@@ -52,9 +52,6 @@ class LocalBuckets:
         bucket.updated = now
         return allowed
 
-    def forget(self, credential_id: str) -> None:
-        self._buckets.pop(credential_id, None)
-
 
 _SLOT = struct.Struct("Qdd")  # tag (0 = free), tokens, updated
 _PROBES = 8
@@ -80,41 +77,29 @@ class SharedBuckets:
         # lives no longer than they do).
         return (hash(credential_id) & 0xFFFF_FFFF_FFFF_FFFF) or 1
 
-    def _slot(self, tag: int, now: float, claim: bool) -> int | None:
-        """Offset of the tag's slot; with ``claim``, of a slot taken for it if it has none."""
-        stalest, stalest_at = None, float("inf")
+    def _slot(self, tag: int, now: float) -> int:
+        """Offset of the tag's slot, taken for it if it has none."""
+        stalest, stalest_at = 0, float("inf")
         for probe in range(_PROBES):
             offset = ((tag + probe) & self._mask) * _SLOT.size
             held, _, updated = _SLOT.unpack_from(self._memory, offset)
             if held == tag:
                 return offset
-            if claim and (held == 0 or now - updated >= self._refilled_after):
+            if held == 0 or now - updated >= self._refilled_after:
                 stalest, stalest_at = offset, -1.0
-            elif claim and updated < stalest_at:
+            elif updated < stalest_at:
                 stalest, stalest_at = offset, updated
-        if stalest is not None:
-            _SLOT.pack_into(self._memory, stalest, tag, self.burst, now)
+        _SLOT.pack_into(self._memory, stalest, tag, self.burst, now)
         return stalest
 
     def take(self, credential_id: str, now: float) -> bool:
         tag = self._tag(credential_id)
         fcntl.lockf(self._lock_fd, fcntl.LOCK_EX)
         try:
-            offset = self._slot(tag, now, claim=True)
-            assert offset is not None
+            offset = self._slot(tag, now)
             _, tokens, updated = _SLOT.unpack_from(self._memory, offset)
             allowed, tokens = _refill(tokens, updated, now, self.rate, self.burst)
             _SLOT.pack_into(self._memory, offset, tag, tokens, now)
             return allowed
-        finally:
-            fcntl.lockf(self._lock_fd, fcntl.LOCK_UN)
-
-    def forget(self, credential_id: str) -> None:
-        tag = self._tag(credential_id)
-        fcntl.lockf(self._lock_fd, fcntl.LOCK_EX)
-        try:
-            offset = self._slot(tag, 0.0, claim=False)
-            if offset is not None:
-                _SLOT.pack_into(self._memory, offset, 0, 0.0, 0.0)
         finally:
             fcntl.lockf(self._lock_fd, fcntl.LOCK_UN)

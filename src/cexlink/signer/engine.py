@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ..errors import InputError
 from . import hygiene
 from .audit import AuditLog, AuditUnavailable
-from .buckets import Buckets
+from .buckets import Buckets, LocalBuckets
 from .doorbell import Doorbell
 from .kek import KekProvider, KekRetired, KeyFileKek
 from .keystore import Binding, SealBroken, open_sealed, rewrap, seal
@@ -120,9 +120,8 @@ class SignCenter:
         self.store = SignerStore(config.store())
         self.audit = AuditLog(config.data_dir / f"audit-{config.replica}.log", self.secrets.audit_mac,
                               self.secrets.checkpoint_key, clock, config.checkpoint_every)
-        self.policy = Policy(max_recv_window_ms=config.max_recv_window_ms,
-                             rate_per_credential=config.rate_per_credential,
-                             burst_per_credential=config.burst_per_credential, buckets=buckets)
+        self.policy = Policy(buckets or LocalBuckets(config.rate_per_credential, config.burst_per_credential),
+                             max_recv_window_ms=config.max_recv_window_ms)
         self._cache: dict[str, _Entry] = {}
         self._prototypes: dict[str, Any] = {}
         self._watch = _RevocationWatch(self.store)
@@ -269,12 +268,7 @@ class SignCenter:
         count = self.store.revoke_where(int(self.clock() * 1000), ids, owner, exchange, created_before)
         self._watch.ring()
         time.sleep(_RevocationWatch.SETTLE_S)  # every replica looks again before its next signature (see there)
-        for cid in ([c for c in self._cache if ids is None or c in ids]):
-            entry = self._cache[cid]
-            if ((owner is None or entry.row.owner == owner) and (exchange is None or entry.row.exchange == exchange)
-                    and (created_before is None or entry.row.created_at < created_before)):
-                del self._cache[cid]
-                self.policy.forget(cid)
+        self._cache.clear()  # as every replica does when it sees the new epoch (the store says what was revoked)
         what = json.dumps({"ids": ids[:1] if ids and len(ids) == 1 else (len(ids) if ids else None),
                            "owner": owner, "exchange": exchange, "created_before": created_before})
         self.audit.append("revoke", f"ok:{count}", ids[0] if ids and len(ids) == 1 else None, exchange,

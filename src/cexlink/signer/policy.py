@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from ..errors import SignerRefused
-from .buckets import Buckets, LocalBuckets
+from .buckets import Buckets
 
 
 class Reason(StrEnum):
@@ -106,12 +106,10 @@ def api_name(api: Any) -> str:
 
 @dataclass
 class Policy:
+    buckets: Buckets  # the per-credential token buckets (they hold the rate)
     clock: Callable[[], float] = time.monotonic
     max_recv_window_ms: int = 10_000
-    rate_per_credential: float = 50.0  # requests/s sustained
-    burst_per_credential: float = 100.0
     allow: dict[str, frozenset[tuple[str, str, str]]] = field(default_factory=lambda: dict(READ_TRADE))
-    buckets: Buckets | None = None  # default: this process's own
     # Endpoints already found allowed (a subset of ``allow``, so it stays small): they skip the patterns.
     _cleared: set[tuple[str, str, str, str]] = field(default_factory=set)
 
@@ -141,15 +139,6 @@ class Policy:
         if (name, method.upper(), path) not in self.allow.get(exchange, frozenset()):
             raise Refused(Reason.ENDPOINT_NOT_ALLOWED, f"{method} {name} {path} is not on the {exchange} allowlist")
 
-    def __post_init__(self) -> None:
-        if self.buckets is None:
-            self.buckets = LocalBuckets(self.rate_per_credential, self.burst_per_credential)
-
     def take_token(self, credential_id: str) -> None:
-        assert self.buckets is not None
         if not self.buckets.take(credential_id, self.clock()):
-            raise Refused(Reason.RATE_LIMITED, f"more than {self.rate_per_credential:g} signatures/s for this key")
-
-    def forget(self, credential_id: str) -> None:
-        assert self.buckets is not None
-        self.buckets.forget(credential_id)
+            raise Refused(Reason.RATE_LIMITED, f"more than {self.buckets.rate:g} signatures/s for this key")
