@@ -21,6 +21,7 @@ from .wire import line as _line
 from .wire import parse
 
 READ_SIZE = 1 << 16
+BUSY_WAIT_US = 1500.0  # the longest busy-wait for one answer; a cold signature (caches evicted) takes 300-600 µs
 
 
 class ForwardFailed(SignerUnavailable):
@@ -79,20 +80,22 @@ class _Ops:
 
 
 class _Reply:
-    """Reads one answer line from a blocking Unix socket, busy-waiting first when answers have been coming
-    back fast. On a virtual machine a blocked reader's vCPU halts and is woken tens of microseconds late —
-    as long as the Sign Center's whole work — so while recent round trips are short, the reader polls
-    (``MSG_DONTWAIT``) for up to twice the recent average before it blocks; when the Sign Center is busy and
-    round trips are long, it blocks at once and leaves the CPU to others."""
+    """Reads one answer line from a blocking Unix socket, busy-waiting first unless the Sign Center said it is
+    busy. On a virtual machine a blocked reader's vCPU halts and is woken tens of microseconds late — as long
+    as the Sign Center's whole work — so the reader polls (``MSG_DONTWAIT``, yielding the CPU to any process
+    that has work on it) for up to twice the recent round trip, at most ``cap``, before it blocks. When
+    callers crowd the Sign Center, their answers say ``"busy"`` and the reader blocks at once: busy-waiting
+    callers would take the CPU the Sign Center needs."""
 
     def __init__(self, sock: socket.socket, busy_wait_s: float) -> None:
         self.sock, self.cap = sock, busy_wait_s
         self.buffer = bytearray()
         self.average = 0.0  # recent round trip, seconds (exponential moving average)
+        self.busy = False  # what the last answer said
 
     def line(self, started: float) -> bytes:
         clock = time.perf_counter
-        spin_until = started + 2 * self.average if self.average < self.cap else 0.0
+        spin_until = 0.0 if self.busy or not self.cap else started + min(2 * self.average, self.cap)
         while (end := self.buffer.find(b"\n")) < 0:
             if not spin_until:
                 data = self.sock.recv(READ_SIZE)
@@ -121,7 +124,7 @@ class SignerClient(_Ops):
     busy-waits."""
 
     def __init__(self, socket_path: str | Path | None = None, url: str | None = None, token: str | None = None,
-                 timeout: float = 10.0, busy_wait_us: float = 300.0) -> None:
+                 timeout: float = 10.0, busy_wait_us: float = BUSY_WAIT_US) -> None:
         if (socket_path is None) == (url is None):
             raise ValueError("give exactly one of socket_path or url")
         if url is not None and not token:
@@ -173,6 +176,7 @@ class SignerClient(_Ops):
                         raise SignerUnavailable("the Sign Center closed the connection") from None
                     continue
                 answer = parse(line)
+                reply.busy = answer.get("busy", False)
                 if answer.get("id") != rid:
                     self.close()
                     raise SignerUnavailable("the Sign Center answered out of order")

@@ -2,7 +2,8 @@
 
 One JSON object per line: ``{"id": n, "op": "sign", "args": {...}}`` → ``{"id": n, "ok": true, "result": …}``
 or ``{"id": n, "ok": false, "error": {"type": "refused"|"input"|"network"|"internal", "reason"|"field",
-"message"}}``.
+"message"}}``. On the Unix socket an answer may also carry ``"busy": true``: callers are crowding the Sign
+Center, so a caller should block for its next answer rather than busy-wait (server.py, client.py).
 
 ``forward`` takes the arguments of ``sign``; the Sign Center sends the signed request itself and answers with
 the exchange's response (``status``, ``reason``, ``headers``, ``body``). It is for exchanges whose signed

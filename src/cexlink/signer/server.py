@@ -17,7 +17,7 @@ import asyncio
 import hmac
 import json
 import os
-import selectors
+import select
 import signal
 import socket
 import threading
@@ -49,10 +49,10 @@ class _Connection:
     event loop's thread: ``write`` is safe from either, and what the socket does not take at once waits in
     ``outbox`` for the selector to report it writable."""
 
-    __slots__ = ("sock", "inbox", "outbox", "lock", "closed")
+    __slots__ = ("sock", "fd", "inbox", "outbox", "lock", "closed")
 
     def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
+        self.sock, self.fd = sock, sock.fileno()
         self.inbox = bytearray()
         self.outbox = bytearray()
         self.lock = threading.Lock()
@@ -85,23 +85,26 @@ class _Connection:
         return bool(self.outbox)
 
 
-_LISTENER, _WAKE = object(), object()
+_IN, _OUT = select.EPOLLIN, select.EPOLLOUT
+_READABLE = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR
 
 
 class UnixServer:
     """JSON lines on a Unix socket. Every complete line of a read is answered; ``forward`` is handed to the
-    event loop (it awaits the exchange) and its answer written when it comes (callers match answers by id)."""
+    event loop (it awaits the exchange) and its answer written when it comes (callers match answers by id).
+    epoll is used directly: ``selectors`` wraps each event in Python objects, per signature."""
 
     def __init__(self, service: Service, listener: socket.socket, loop: asyncio.AbstractEventLoop,
                  busy_poll_s: float = BUSY_POLL_S) -> None:
         self.service, self.listener, self.loop, self.busy_poll_s = service, listener, loop, busy_poll_s
         listener.setblocking(False)
-        self.selector = selectors.DefaultSelector()
-        self.selector.register(self.listener, selectors.EVENT_READ, _LISTENER)
+        self._epoll = select.epoll()
+        self._epoll.register(listener.fileno(), _IN)
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        self.selector.register(self._wake_r, selectors.EVENT_READ, _WAKE)
+        self._epoll.register(self._wake_r.fileno(), _IN)
+        self._conns: dict[int, _Connection] = {}  # by file descriptor
         self._want_write: list[_Connection] = []
         self._want_lock = threading.Lock()
         self._stopping = False
@@ -114,10 +117,10 @@ class UnixServer:
         self._stopping = True
         self._wake()
         self._thread.join(timeout=10)
-        for key in list(self.selector.get_map().values()):
-            if key.data is not _LISTENER:  # the listener belongs to whoever bound it
-                key.fileobj.close()  # type: ignore[union-attr]
-        self.selector.close()
+        for conn in list(self._conns.values()):  # the listener belongs to whoever bound it
+            conn.sock.close()
+        self._epoll.close()
+        self._wake_r.close()
         self._wake_w.close()
 
     def _wake(self) -> None:
@@ -127,32 +130,34 @@ class UnixServer:
             pass  # a wake-up already pending, or closing
 
     def _serve(self) -> None:
-        clock = time.perf_counter
+        clock, poll, conns = time.perf_counter, self._epoll.poll, self._conns
+        listener, waker = self.listener.fileno(), self._wake_r.fileno()
         last_answer = crowded_at = -1.0
         last_caller: _Connection | None = None
         while not self._stopping:
             now = clock()
-            busy = now - last_answer < self.busy_poll_s and now - crowded_at > CROWDED_S
-            events = self.selector.select(0 if busy else None)
-            if busy and not events:
+            polling = now - last_answer < self.busy_poll_s and now - crowded_at > CROWDED_S
+            events = poll(0 if polling else -1)
+            if polling and not events:
                 os.sched_yield()  # polling must not keep a process with work on this CPU waiting
                 continue
             inbound: list[tuple[_Connection, dict[str, Any]]] = []
             touched: list[_Connection] = []
-            for key, mask in events:
-                if key.data is _LISTENER:
-                    self._accept()
-                elif key.data is _WAKE:
-                    self._drain_wake()
-                else:
-                    conn: _Connection = key.data
-                    touched.append(conn)
-                    if mask & selectors.EVENT_WRITE and not conn.flush():
-                        self._watch(conn, writing=False)
-                    if mask & selectors.EVENT_READ:
-                        self._read(conn, inbound)
+            for fd, mask in events:
+                conn = conns.get(fd)
+                if conn is None:
+                    if fd == listener:
+                        self._accept()
+                    elif fd == waker:
+                        self._drain_wake()
+                    continue
+                touched.append(conn)
+                if mask & _OUT and not conn.flush():
+                    self._watch(conn, writing=False)
+                if mask & _READABLE:
+                    self._read(conn, inbound)
             if inbound:  # every request of this round answered together: one audit write for its signatures
-                self._reply(inbound)
+                self._reply(inbound, crowded=clock() - crowded_at < CROWDED_S)
                 last_answer = clock()
                 if any(conn is not last_caller for conn, _ in inbound):
                     if last_caller is not None:
@@ -168,7 +173,8 @@ class UnixServer:
         except (BlockingIOError, InterruptedError):
             return
         sock.setblocking(False)
-        self.selector.register(sock, selectors.EVENT_READ, _Connection(sock))
+        self._conns[sock.fileno()] = _Connection(sock)
+        self._epoll.register(sock.fileno(), _IN)
 
     def _drain_wake(self) -> None:
         try:
@@ -185,19 +191,16 @@ class UnixServer:
                 self._watch(conn, writing=True)
 
     def _watch(self, conn: _Connection, writing: bool) -> None:
-        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if writing else 0)
-        try:
-            self.selector.modify(conn.sock, events, conn)
-        except (KeyError, ValueError):
-            pass  # dropped meanwhile
+        if self._conns.get(conn.fd) is conn:  # not dropped meanwhile
+            self._epoll.modify(conn.fd, (_IN | _OUT) if writing else _IN)
 
     def _drop(self, conn: _Connection) -> None:
         with conn.lock:
             conn.closed = True
-        try:
-            self.selector.unregister(conn.sock)
-        except (KeyError, ValueError):
+        if self._conns.get(conn.fd) is not conn:
             return
+        del self._conns[conn.fd]
+        self._epoll.unregister(conn.fd)
         conn.sock.close()
 
     def _read(self, conn: _Connection, inbound: list[tuple[_Connection, dict[str, Any]]]) -> None:
@@ -225,10 +228,14 @@ class UnixServer:
             else:
                 inbound.append((conn, message))
 
-    def _reply(self, inbound: list[tuple[_Connection, dict[str, Any]]]) -> None:
+    def _reply(self, inbound: list[tuple[_Connection, dict[str, Any]]], crowded: bool) -> None:
+        """Answer a round. While callers crowd in, each answer says ``"busy": true``: a caller waiting for
+        its next answer then blocks at once instead of busy-waiting (client.py), as this thread does."""
         answers = self.service.answer_many([message for _, message in inbound])
         out: dict[_Connection, list[bytes]] = {}
         for (conn, _), answer in zip(inbound, answers, strict=True):
+            if crowded:
+                answer["busy"] = True
             out.setdefault(conn, []).append(encode(answer))
         for conn, lines in out.items():
             if conn.write(b"".join(lines)):
