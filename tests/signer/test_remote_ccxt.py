@@ -4,15 +4,18 @@ through the Sign Center's real Unix socket."""
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
+import time
 from pathlib import Path
 
 import ccxt
 import pytest
-from signer_support import SignerProcess, client, signer, store  # noqa: F401  (fixtures)
 
 from cexlink.ccxt import remote
 from cexlink.sandbox.clients import point_ccxt
 from cexlink.signer.client import AsyncSignerClient, SignerClient
+from signer_support import SignerProcess, client, signer, store  # noqa: F401  (fixtures)
 
 
 @pytest.mark.parametrize("exchange", ["binance", "okx", "bybit"])
@@ -86,6 +89,39 @@ def test_pipelined_async_requests_match_their_answers(new_key, signer: SignerPro
 
     urls = asyncio.run(run())
     assert all(f"symbol=S{i}&" in url for i, url in enumerate(urls))
+
+
+def test_answers_say_busy_only_while_callers_take_turns(signer: SignerProcess) -> None:
+    """A lone caller may busy-wait for its answers; callers taking turns are told the Sign Center is busy, so
+    that they block instead (their busy-waiting would take the CPU it needs)."""
+    def connect() -> tuple[socket.socket, object]:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(str(signer.socket))
+        return sock, sock.makefile("rb")
+
+    (a, a_in), (b, b_in) = connect(), connect()
+
+    def busy(sock: socket.socket, reader: object, rid: int) -> bool:
+        sock.sendall(json.dumps({"id": rid, "op": "health", "args": {}}).encode() + b"\n")
+        answer = json.loads(reader.readline())  # type: ignore[attr-defined]
+        assert answer["id"] == rid and answer["ok"]
+        return bool(answer.get("busy", False))
+
+    def alone(n: int) -> list[bool]:
+        told = []
+        for i in range(n):
+            time.sleep(0.02)  # well past the Sign Center's crowded window (5 ms)
+            told.append(busy(a, a_in, i))
+        return told
+
+    try:
+        assert alone(5) == [False] * 5
+        turns = [busy(*((a, a_in) if i % 2 else (b, b_in)), 100 + i) for i in range(40)]
+        assert sum(turns[2:]) >= 0.8 * len(turns[2:])  # told from the second change of caller on
+        assert alone(5) == [False] * 5
+    finally:
+        a.close()
+        b.close()
 
 
 def test_unreachable_signer_is_a_clear_error(tmp_path: Path) -> None:
