@@ -2,12 +2,13 @@
 token when callers are remote. Both speak protocol.py; the socket file is 0600 (the boundary is who may open
 it).
 
-The Unix socket is served by one thread of its own with a selector, not by asyncio: a signature is a few tens
+The Unix socket is served by one thread of its own on epoll, not by asyncio: a signature is a few tens
 of microseconds of work, and an event loop's per-message machinery cost as much again. After each answer the
 thread keeps polling without blocking for a short while (``busy_poll_s``): on a virtual machine a halted vCPU
 is woken tens of microseconds late, which on a round trip this short would double it. It polls only while one
 caller has the Sign Center to itself: when several callers take turns, the next request is seldom far off, and
-the CPU the polling takes is what the callers themselves need. The HTTP server and the forward operation's
+the CPU the polling takes is what the callers themselves need; their answers then say so (``"busy"``), and they
+block for the next one instead of busy-waiting. The HTTP server and the forward operation's
 exchange calls stay on the asyncio loop of the main thread.
 """
 
@@ -47,7 +48,7 @@ READ_SIZE = 1 << 16
 class _Connection:
     """One caller on the Unix socket. Answers may be written by the serving thread or, for forward, from the
     event loop's thread: ``write`` is safe from either, and what the socket does not take at once waits in
-    ``outbox`` for the selector to report it writable."""
+    ``outbox`` for epoll to report it writable."""
 
     __slots__ = ("sock", "fd", "inbox", "outbox", "lock", "closed")
 
@@ -59,7 +60,7 @@ class _Connection:
         self.closed = False
 
     def write(self, data: bytes) -> bool:
-        """Send ``data`` after what already waits; True when something is left for the selector."""
+        """Send ``data`` after what already waits; True when something is left for epoll."""
         with self.lock:
             if self.closed:
                 return False
