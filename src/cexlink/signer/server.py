@@ -15,6 +15,7 @@ exchange calls stay on the asyncio loop of the main thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import os
@@ -193,7 +194,8 @@ class UnixServer:
 
     def _watch(self, conn: _Connection, writing: bool) -> None:
         if self._conns.get(conn.fd) is conn:  # not dropped meanwhile
-            self._epoll.modify(conn.fd, (_IN | _OUT) if writing else _IN)
+            with contextlib.suppress(OSError):  # this thread must outlive any one caller's socket
+                self._epoll.modify(conn.fd, (_IN | _OUT) if writing else _IN)
 
     def _drop(self, conn: _Connection) -> None:
         with conn.lock:
@@ -201,7 +203,8 @@ class UnixServer:
         if self._conns.get(conn.fd) is not conn:
             return
         del self._conns[conn.fd]
-        self._epoll.unregister(conn.fd)
+        with contextlib.suppress(OSError):
+            self._epoll.unregister(conn.fd)
         conn.sock.close()
 
     def _read(self, conn: _Connection, inbound: list[tuple[_Connection, dict[str, Any]]]) -> None:
