@@ -21,17 +21,22 @@ from signer_support import start_signer, store
 REQUEST = ("binance", ["private"], "GET", "account", {})
 
 
+def _stat(pid: int | str) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (state first, then parent pid); [] if gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    return _stat(pid)[:1] not in ([], ["Z"])
+
+
 def _children(pid: int) -> set[int]:
-    found = set()
-    for p in os.listdir("/proc"):
-        if p.isdigit():
-            try:
-                fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[1] == str(pid) and fields[0] != "Z":
-                found.add(int(p))
-    return found
+    """Live (not zombie) children of ``pid``."""
+    return {int(p) for p in os.listdir("/proc") if p.isdigit()
+            if (fields := _stat(p))[1:2] == [str(pid)] and fields[0] != "Z"}
 
 
 def _clients_by_worker(sock: Path, workers: int) -> dict[str, SignerClient]:
@@ -47,13 +52,6 @@ def _clients_by_worker(sock: Path, workers: int) -> dict[str, SignerClient]:
         if len(by_replica) == workers:
             return by_replica
     raise AssertionError(f"only {sorted(by_replica)} answered")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_workers_share_store_revocations_and_rate(sandbox, new_key, tmp_path: Path) -> None:

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ..errors import CexlinkError
+from .wire import dumps
 
 GENESIS = "0" * 64
 FIELDS = ("seq", "time", "prev", "credential_id", "action", "exchange", "method", "path", "outcome",
@@ -37,12 +37,8 @@ class AuditUnavailable(CexlinkError):
 
 
 def _canonical(body: dict[str, Any]) -> bytes:
-    """Sorted keys, no spaces, UTF-8. orjson refuses what it cannot write exactly (integers beyond 64 bits);
-    those fall back to the standard library's writer, so the same input always gives the same bytes."""
-    try:
-        return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
-    except TypeError:
-        return json.dumps(body, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+    """Sorted keys, no spaces, UTF-8: the same input always gives the same bytes."""
+    return dumps(body, sort_keys=True)
 
 
 def record_hash(prev: str, body: dict[str, Any]) -> str:

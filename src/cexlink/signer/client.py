@@ -80,7 +80,7 @@ class _Ops:
 
 
 class _Reply:
-    """Reads one answer line from a blocking Unix socket, busy-waiting first unless the Sign Center said it is
+    """Reads one answer from a blocking Unix socket, busy-waiting first unless the Sign Center said it is
     busy. On a virtual machine a blocked reader's vCPU halts and is woken tens of microseconds late — as long
     as the Sign Center's whole work — so the reader polls (``MSG_DONTWAIT``, yielding the CPU to any process
     that has work on it) for up to twice the recent round trip, at most ``cap``, before it blocks. When
@@ -93,7 +93,8 @@ class _Reply:
         self.average = 0.0  # recent round trip, seconds (exponential moving average)
         self.busy = False  # what the last answer said
 
-    def line(self, started: float) -> bytes:
+    def answer(self, started: float) -> Any:
+        """The next answer, parsed; ``started`` is when its request was sent."""
         clock = time.perf_counter
         spin_until = 0.0 if self.busy or not self.cap else started + min(2 * self.average, self.cap)
         while (end := self.buffer.find(b"\n")) < 0:
@@ -114,7 +115,9 @@ class _Reply:
         line = bytes(self.buffer[:end])
         del self.buffer[:end + 1]
         self.average += (clock() - started - self.average) * 0.2
-        return line
+        answer = parse(line)
+        self.busy = answer.get("busy", False)
+        return answer
 
 
 class SignerClient(_Ops):
@@ -169,14 +172,12 @@ class SignerClient(_Ops):
                 try:
                     started = time.perf_counter()
                     sock.sendall(_line({"id": rid, "op": op, "args": args}))
-                    line = reply.line(started)
+                    answer = reply.answer(started)
                 except OSError:
                     self.close()
                     if attempt == 2 or op != "sign":  # never resend an intake, order or revocation blindly
                         raise SignerUnavailable("the Sign Center closed the connection") from None
                     continue
-                answer = parse(line)
-                reply.busy = answer.get("busy", False)
                 if answer.get("id") != rid:
                     self.close()
                     raise SignerUnavailable("the Sign Center answered out of order")

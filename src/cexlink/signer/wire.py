@@ -8,13 +8,20 @@ from typing import Any
 import orjson
 
 
-def line(message: Any) -> bytes:
-    """One compact JSON line. orjson refuses what it cannot write exactly (an integer beyond 64 bits); the
-    standard library's writer takes those."""
+def dumps(message: Any, sort_keys: bool = False, newline: bool = False) -> bytes:
+    """Compact JSON in UTF-8, the same bytes for the same input. orjson refuses what it cannot write exactly
+    (an integer beyond 64 bits); the standard library's writer takes those."""
     try:
-        return orjson.dumps(message, option=orjson.OPT_APPEND_NEWLINE)
+        return orjson.dumps(message, option=(orjson.OPT_SORT_KEYS if sort_keys else 0)
+                            | (orjson.OPT_APPEND_NEWLINE if newline else 0))
     except TypeError:
-        return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+        text = json.dumps(message, separators=(",", ":"), sort_keys=sort_keys, ensure_ascii=False)
+        return (text + "\n" if newline else text).encode()
+
+
+def line(message: Any) -> bytes:
+    """One compact JSON line, as the socket carries it."""
+    return dumps(message, newline=True)
 
 
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
