@@ -15,7 +15,7 @@ import pytest
 from cexlink.ccxt import remote
 from cexlink.sandbox.clients import point_ccxt
 from cexlink.signer.client import AsyncSignerClient, SignerClient
-from signer_support import SignerProcess, client, signer, store  # noqa: F401  (fixtures)
+from signer_support import SignerProcess, client, signer, start_signer, store  # noqa: F401  (fixtures)
 
 
 @pytest.mark.parametrize("exchange", ["binance", "okx", "bybit"])
@@ -122,6 +122,62 @@ def test_answers_say_busy_only_while_callers_take_turns(signer: SignerProcess) -
     finally:
         a.close()
         b.close()
+
+
+def _cpu_ns(pid: int) -> int:
+    """CPU time of every thread of ``pid`` so far, in nanoseconds (schedstat: exact, unlike stat's ticks)."""
+    return sum(int((task / "schedstat").read_text().split()[0]) for task in Path(f"/proc/{pid}/task").iterdir())
+
+
+def test_polls_after_an_answer_only_for_a_caller_that_comes_straight_back(tmp_path: Path) -> None:
+    """After an answer the Sign Center polls for the next request (``--busy-poll-us``, 5 ms here) only while
+    its caller comes straight back; for a caller that does other work between signatures it would be CPU
+    taken from that work."""
+    signer = start_signer(tmp_path, None, extra=["--busy-poll-us", "5000"])
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(str(signer.socket))
+    reader = sock.makefile("rb")
+
+    def health(rid: int) -> None:
+        sock.sendall(json.dumps({"id": rid, "op": "health", "args": {}}).encode() + b"\n")
+        assert json.loads(reader.readline())["id"] == rid
+
+    try:
+        for i in range(50):  # straight back each time
+            health(i)
+        before = _cpu_ns(signer.proc.pid)
+        time.sleep(0.05)
+        polled_after_tight = _cpu_ns(signer.proc.pid) - before
+        for i in range(3):  # back after 15 ms: three times the poll, so polling would not have caught it
+            time.sleep(0.015)
+            health(100 + i)
+        before = _cpu_ns(signer.proc.pid)
+        for i in range(20):
+            time.sleep(0.015)
+            health(200 + i)
+        paced = _cpu_ns(signer.proc.pid) - before
+    finally:
+        sock.close()
+        signer.stop()
+    assert polled_after_tight >= 3_000_000  # it polled (5 ms) after the straight-back caller's last answer
+    assert paced < 20 * 1_500_000  # it did not poll after these 20 answers: that alone would be 20 × 5 ms
+
+
+def test_a_signer_that_does_not_answer_is_a_clear_error_after_the_timeout(tmp_path: Path) -> None:
+    from cexlink.errors import SignerUnavailable
+
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(tmp_path / "mute.sock"))
+    listener.listen(1)
+    client = SignerClient(socket_path=tmp_path / "mute.sock", timeout=0.3)
+    try:
+        started = time.monotonic()
+        with pytest.raises(SignerUnavailable, match="did not answer within 0.3 s"):
+            client.describe("cred_x")
+        assert time.monotonic() - started < 3
+    finally:
+        client.close()
+        listener.close()
 
 
 def test_unreachable_signer_is_a_clear_error(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import json
 import os
+import select
 import socket
 import struct
 import threading
@@ -80,15 +81,23 @@ class _Ops:
 
 
 class _Reply:
-    """Reads one answer from a blocking Unix socket, busy-waiting first unless the Sign Center said it is
-    busy. On a virtual machine a blocked reader's vCPU halts and is woken tens of microseconds late — as long
-    as the Sign Center's whole work — so the reader polls (``MSG_DONTWAIT``, yielding the CPU to any process
-    that has work on it) for up to twice the recent round trip, at most ``cap``, before it blocks. When
-    callers crowd the Sign Center, their answers say ``"busy"`` and the reader blocks at once: busy-waiting
-    callers would take the CPU the Sign Center needs."""
+    """Reads one answer from a Unix socket, busy-waiting first unless the Sign Center said it is busy. On a
+    virtual machine a blocked reader's vCPU halts and is woken tens of microseconds late — as long as the Sign
+    Center's whole work — so the reader polls (``MSG_DONTWAIT``, yielding the CPU to any process that has work
+    on it) for up to twice the recent round trip, at most ``cap``, before it blocks. When callers crowd the Sign
+    Center, their answers say ``"busy"`` and the reader blocks at once: busy-waiting callers would take the CPU
+    the Sign Center needs.
 
-    def __init__(self, sock: socket.socket, busy_wait_s: float) -> None:
+    It blocks in poll(2) for POLLIN, not in recv(2): a reader blocked in recv(2) on a Unix stream socket is also
+    woken when the Sign Center *reads its request* (the kernel's "write space" wake-up ignores what the
+    sleeper waits for), and that needless wake-up preempts the Sign Center in the middle of its work — with 8
+    callers on 2 cores, twice as often (counted: 2,610 against 1,222 preemptions in 3 s)."""
+
+    def __init__(self, sock: socket.socket, busy_wait_s: float, timeout_s: float) -> None:
         self.sock, self.cap = sock, busy_wait_s
+        self.timeout_ms = int(timeout_s * 1000)
+        self.readable = select.poll()
+        self.readable.register(sock, select.POLLIN)
         self.buffer = bytearray()
         self.average = 0.0  # recent round trip, seconds (exponential moving average)
         self.busy = False  # what the last answer said
@@ -98,17 +107,16 @@ class _Reply:
         clock = time.perf_counter
         spin_until = 0.0 if self.busy or not self.cap else started + min(2 * self.average, self.cap)
         while (end := self.buffer.find(b"\n")) < 0:
-            if not spin_until:
-                data = self.sock.recv(READ_SIZE)
-            else:
-                try:
-                    data = self.sock.recv(READ_SIZE, socket.MSG_DONTWAIT)
-                except (BlockingIOError, InterruptedError):
-                    if clock() > spin_until:
-                        spin_until = 0.0
-                    else:
-                        os.sched_yield()  # a process that has work on this CPU gets it first
-                    continue
+            if not spin_until and not self.readable.poll(self.timeout_ms):
+                raise TimeoutError("the Sign Center did not answer in time")
+            try:
+                data = self.sock.recv(READ_SIZE, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                if spin_until and clock() > spin_until:
+                    spin_until = 0.0
+                elif spin_until:
+                    os.sched_yield()  # a process that has work on this CPU gets it first
+                continue
             if not data:
                 raise ConnectionResetError("closed")
             self.buffer += data
@@ -149,12 +157,11 @@ class SignerClient(_Ops):
             sock.connect(self.socket_path)
         except OSError as e:
             raise SignerUnavailable(f"cannot reach the Sign Center at {self.socket_path}: {e.strerror}") from None
-        # SO_RCVTIMEO/SO_SNDTIMEO rather than settimeout(): the socket stays blocking, so a read is one
-        # recv(2), not poll(2) then recv(2).
+        # SO_SNDTIMEO rather than settimeout(): the socket stays blocking, so a send is one send(2), not
+        # poll(2) then send(2). Reads are timed by _Reply.
         timeval = struct.pack("ll", int(self.timeout), int(self.timeout % 1 * 1e6))
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
-        self._sock, self._reply = sock, _Reply(sock, self.busy_wait_s)
+        self._sock, self._reply = sock, _Reply(sock, self.busy_wait_s, self.timeout)
         return self._sock, self._reply
 
     def _call(self, op: str, args: dict[str, Any]) -> Any:
@@ -173,6 +180,9 @@ class SignerClient(_Ops):
                     started = time.perf_counter()
                     sock.sendall(_line({"id": rid, "op": op, "args": args}))
                     answer = reply.answer(started)
+                except TimeoutError:
+                    self.close()  # a late answer must not be taken for the next call's
+                    raise SignerUnavailable(f"the Sign Center did not answer within {self.timeout:g} s") from None
                 except OSError:
                     self.close()
                     if attempt == 2 or op != "sign":  # never resend an intake, order or revocation blindly

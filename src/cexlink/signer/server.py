@@ -5,10 +5,14 @@ it).
 The Unix socket is served by one thread of its own on epoll, not by asyncio: a signature is a few tens
 of microseconds of work, and an event loop's per-message machinery cost as much again. After each answer the
 thread keeps polling without blocking for a short while (``busy_poll_s``): on a virtual machine a halted vCPU
-is woken tens of microseconds late, which on a round trip this short would double it. It polls only while one
-caller has the Sign Center to itself: when several callers take turns, the next request is seldom far off, and
-the CPU the polling takes is what the callers themselves need; their answers then say so (``"busy"``), and they
-block for the next one instead of busy-waiting. The HTTP server and the forward operation's
+is woken tens of microseconds late, which on a round trip this short would double it. It polls only while that
+pays and one caller has the Sign Center to itself:
+- only if the last request came within twice ``busy_poll_s`` of the answer before it. A caller that does
+  something else between signatures (sends the signed request to the exchange, say) comes back milliseconds
+  later; polling for it would only take the CPU its exchange call needs.
+- not when several callers take turns: the next request is seldom far off, and the CPU the polling takes is
+  what the callers themselves need. Their answers then say so (``"busy"``), and they block for the next one
+  instead of busy-waiting. The HTTP server and the forward operation's
 exchange calls stay on the asyncio loop of the main thread.
 """
 
@@ -136,9 +140,10 @@ class UnixServer:
         listener, waker = self.listener.fileno(), self._wake_r.fileno()
         last_answer = crowded_at = -1.0
         last_caller: _Connection | None = None
+        pays = True  # the last request came soon enough after an answer for polling to have caught it
         while not self._stopping:
             now = clock()
-            polling = now - last_answer < self.busy_poll_s and now - crowded_at > CROWDED_S
+            polling = pays and now - last_answer < self.busy_poll_s and now - crowded_at > CROWDED_S
             events = poll(0 if polling else -1)
             if polling and not events:
                 os.sched_yield()  # polling must not keep a process with work on this CPU waiting
@@ -159,7 +164,10 @@ class UnixServer:
                 if mask & _READABLE:
                     self._read(conn, inbound)
             if inbound:  # every request of this round answered together: one audit write for its signatures
-                self._reply(inbound, crowded=clock() - crowded_at < CROWDED_S)
+                arrived = clock()
+                # Measured with the wake-up in it when the thread had blocked: hence the factor of two.
+                pays = arrived - last_answer < 2 * self.busy_poll_s
+                self._reply(inbound, crowded=arrived - crowded_at < CROWDED_S)
                 last_answer = clock()
                 if any(conn is not last_caller for conn, _ in inbound):
                     if last_caller is not None:
