@@ -12,8 +12,9 @@ pays and one caller has the Sign Center to itself:
   later; polling for it would only take the CPU its exchange call needs.
 - not when several callers take turns: the next request is seldom far off, and the CPU the polling takes is
   what the callers themselves need. Their answers then say so (``"busy"``), and they block for the next one
-  instead of busy-waiting. The HTTP server and the forward operation's
-exchange calls stay on the asyncio loop of the main thread.
+  instead of busy-waiting.
+
+The HTTP server and the forward operation's exchange calls stay on the asyncio loop of the main thread.
 """
 
 from __future__ import annotations
