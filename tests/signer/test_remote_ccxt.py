@@ -91,32 +91,43 @@ def test_pipelined_async_requests_match_their_answers(new_key, signer: SignerPro
     assert all(f"symbol=S{i}&" in url for i, url in enumerate(urls))
 
 
+class _RawCaller:
+    """A caller on the Sign Center's socket without our client: what the answers say, as they come."""
+
+    def __init__(self, path: Path) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(str(path))
+        self.reader = self.sock.makefile("rb")
+
+    def health(self, rid: int) -> dict:
+        self.sock.sendall(json.dumps({"id": rid, "op": "health", "args": {}}).encode() + b"\n")
+        answer = json.loads(self.reader.readline())
+        assert answer["id"] == rid and answer["ok"]
+        return answer
+
+    def close(self) -> None:
+        self.reader.close()
+        self.sock.close()
+
+
 def test_answers_say_busy_only_while_callers_take_turns(signer: SignerProcess) -> None:
     """A lone caller may busy-wait for its answers; callers taking turns are told the Sign Center is busy, so
     that they block instead (their busy-waiting would take the CPU it needs)."""
-    def connect() -> tuple[socket.socket, object]:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.connect(str(signer.socket))
-        return sock, sock.makefile("rb")
+    a, b = _RawCaller(signer.socket), _RawCaller(signer.socket)
 
-    (a, a_in), (b, b_in) = connect(), connect()
-
-    def busy(sock: socket.socket, reader: object, rid: int) -> bool:
-        sock.sendall(json.dumps({"id": rid, "op": "health", "args": {}}).encode() + b"\n")
-        answer = json.loads(reader.readline())  # type: ignore[attr-defined]
-        assert answer["id"] == rid and answer["ok"]
-        return bool(answer.get("busy", False))
+    def busy(caller: _RawCaller, rid: int) -> bool:
+        return bool(caller.health(rid).get("busy", False))
 
     def alone(n: int) -> list[bool]:
         told = []
         for i in range(n):
             time.sleep(0.02)  # well past the Sign Center's crowded window (5 ms)
-            told.append(busy(a, a_in, i))
+            told.append(busy(a, i))
         return told
 
     try:
         assert alone(5) == [False] * 5
-        turns = [busy(*((a, a_in) if i % 2 else (b, b_in)), 100 + i) for i in range(40)]
+        turns = [busy(a if i % 2 else b, 100 + i) for i in range(40)]
         assert sum(turns[2:]) >= 0.8 * len(turns[2:])  # told from the second change of caller on
         assert alone(5) == [False] * 5
     finally:
@@ -134,14 +145,8 @@ def test_polls_after_an_answer_only_for_a_caller_that_comes_straight_back(tmp_pa
     its caller comes straight back; for a caller that does other work between signatures it would be CPU
     taken from that work."""
     signer = start_signer(tmp_path, None, extra=["--busy-poll-us", "5000"])
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(str(signer.socket))
-    reader = sock.makefile("rb")
-
-    def health(rid: int) -> None:
-        sock.sendall(json.dumps({"id": rid, "op": "health", "args": {}}).encode() + b"\n")
-        assert json.loads(reader.readline())["id"] == rid
-
+    caller = _RawCaller(signer.socket)
+    health = caller.health
     try:
         for i in range(50):  # straight back each time
             health(i)
@@ -157,7 +162,7 @@ def test_polls_after_an_answer_only_for_a_caller_that_comes_straight_back(tmp_pa
             health(200 + i)
         paced = _cpu_ns(signer.proc.pid) - before
     finally:
-        sock.close()
+        caller.close()
         signer.stop()
     assert polled_after_tight >= 3_000_000  # it polled (5 ms) after the straight-back caller's last answer
     assert paced < 20 * 1_500_000  # it did not poll after these 20 answers: that alone would be 20 × 5 ms

@@ -21,14 +21,19 @@ Pkcs11PinFile = Annotated[Path | None, typer.Option(
 SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
 
 
+def _check_kek(kek: str, token: str | None) -> None:
+    """The KEK options make sense together (checked before anything is bound or forked)."""
+    if kek not in ("keyfile", "pkcs11"):
+        raise typer.BadParameter("use keyfile or pkcs11", param_hint="--kek")
+    if kek == "pkcs11" and not token:
+        raise typer.BadParameter("is required with --kek pkcs11", param_hint="--pkcs11-token")
+
+
 def _kek(kek: str, lib: str, token: str | None, pin_file: Path | None) -> object:
     """The KEK provider the options name; None means SignCenter's default key file."""
+    _check_kek(kek, token)
     if kek == "keyfile":
         return None
-    if kek != "pkcs11":
-        raise typer.BadParameter("use keyfile or pkcs11", param_hint="--kek")
-    if not token:
-        raise typer.BadParameter("is required with --kek pkcs11", param_hint="--pkcs11-token")
     from .kek import KekError
     from .pkcs11kek import Pkcs11Kek
 
@@ -78,10 +83,7 @@ def serve(
     from .engine import SignCenter, prepare
     from .server import run
 
-    if kek not in ("keyfile", "pkcs11"):
-        raise typer.BadParameter("use keyfile or pkcs11", param_hint="--kek")
-    if kek == "pkcs11" and not pkcs11_token:
-        raise typer.BadParameter("is required with --kek pkcs11", param_hint="--pkcs11-token")
+    _check_kek(kek, pkcs11_token)
     host_port = None
     if http:
         host, _, port = http.rpartition(":")

@@ -112,10 +112,11 @@ class _Reply:
             try:
                 data = self.sock.recv(READ_SIZE, socket.MSG_DONTWAIT)
             except (BlockingIOError, InterruptedError):
-                if spin_until and clock() > spin_until:
-                    spin_until = 0.0
-                elif spin_until:
-                    os.sched_yield()  # a process that has work on this CPU gets it first
+                if spin_until:
+                    if clock() > spin_until:
+                        spin_until = 0.0
+                    else:
+                        os.sched_yield()  # a process that has work on this CPU gets it first
                 continue
             if not data:
                 raise ConnectionResetError("closed")
@@ -145,12 +146,11 @@ class SignerClient(_Ops):
         self.busy_wait_s = busy_wait_us / 1e6
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._sock: socket.socket | None = None
-        self._reply: _Reply | None = None
+        self._reply: _Reply | None = None  # the connection: its socket and what was read from it
         self._http = httpx.Client(base_url=url, headers={"authorization": f"Bearer {token}"}, timeout=timeout) \
             if url else None
 
-    def _connect(self) -> tuple[socket.socket, _Reply]:
+    def _connect(self) -> _Reply:
         assert self.socket_path
         try:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -161,8 +161,8 @@ class SignerClient(_Ops):
         # poll(2) then send(2). Reads are timed by _Reply.
         timeval = struct.pack("ll", int(self.timeout), int(self.timeout % 1 * 1e6))
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
-        self._sock, self._reply = sock, _Reply(sock, self.busy_wait_s, self.timeout)
-        return self._sock, self._reply
+        self._reply = _Reply(sock, self.busy_wait_s, self.timeout)
+        return self._reply
 
     def _call(self, op: str, args: dict[str, Any]) -> Any:
         if self._http is not None:
@@ -173,12 +173,11 @@ class SignerClient(_Ops):
                 raise SignerUnavailable(f"Sign Center over HTTP: {type(e).__name__}") from None
         with self._lock:
             for attempt in (1, 2):  # one reconnect: the signer may have restarted since the last call
-                sock, reply = (self._sock, self._reply) if self._sock is not None else self._connect()
-                assert reply is not None
+                reply = self._reply or self._connect()
                 rid = next(self._ids)
                 try:
                     started = time.perf_counter()
-                    sock.sendall(_line({"id": rid, "op": op, "args": args}))
+                    reply.sock.sendall(_line({"id": rid, "op": op, "args": args}))
                     answer = reply.answer(started)
                 except TimeoutError:
                     self.close()  # a late answer must not be taken for the next call's
@@ -195,9 +194,9 @@ class SignerClient(_Ops):
         raise SignerUnavailable("unreachable")
 
     def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = self._reply = None
+        if self._reply is not None:
+            self._reply.sock.close()
+            self._reply = None
         if self._http is not None:
             self._http.close()
 
