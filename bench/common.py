@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 import subprocess
 import sys
@@ -65,3 +66,20 @@ def signer_process(data_dir: Path, sock: Path, exchange_urls: dict[str, str],
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+@contextmanager
+def bare_signer_process(sock: Path, exchange: str, url: str, key: dict[str, str]) -> Iterator[tuple[Path, int]]:
+    """bare_signer.py in its own process, the floor the Sign Center is measured against; yields (socket, pid)."""
+    proc = subprocess.Popen([sys.executable, "-m", "bench.bare_signer", str(sock), exchange, url],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdin and proc.stdout
+        proc.stdin.write(json.dumps({"api_key": key["api_key"], "secret": key["secret"]}) + "\n")
+        proc.stdin.flush()
+        if "ready" not in proc.stdout.readline():
+            raise RuntimeError("the bare signer did not start")
+        yield sock, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -26,6 +26,11 @@ call, and the time to revoke 1,000,000 credentials — each beside a baseline me
    fields, one transaction), beside a trivial full-table one-column UPDATE of the same SQLite file. Target:
    < 10 s.
 
+Beside both the Sign Center's figures, as the floor of any signer in another process, the same measurements
+against a bare signer (bare_signer.py: ccxt's ``sign()`` behind the same socket protocol, and nothing else — no
+policy, no audit, no store): the 8 client processes, and the ccxt calls back to back. What the Sign Center
+adds beyond that floor is its own work; the floor itself is the process boundary on this machine.
+
 The Sign Center and the sandbox each run in their own process. Run: ``python -m bench.signer_rate [sign] [ccxt]
 [revoke]`` (default: all three). The first summary line says how busy the machine was with other work.
 """
@@ -48,7 +53,7 @@ from cexlink.ccxt import remote
 from cexlink.sandbox.clients import ccxt_client, point_ccxt
 from cexlink.signer.client import AsyncSignerClient, SignerClient
 
-from .common import median, percentile, report, sandbox_process, signer_process
+from .common import bare_signer_process, median, percentile, report, sandbox_process, signer_process
 
 REQUEST = ("binance", ["private"], "GET", "account", {})
 DURATION = 3.0  # seconds per signing measurement
@@ -241,14 +246,15 @@ def main(parts: tuple[str, ...] = ("sign", "ccxt", "revoke")) -> None:
         tmp = Path(tmpname)
         key = httpx.post(url + "/sandbox/v1/keys", json={
             "exchange": "binance", "ips": ["127.0.0.1"], "balances": {"USDT": "100000000"}}).json()
-        with signer_process(tmp / "signer-data", tmp / "signer.sock", {"binance": url}) as (sock, pid):
+        with signer_process(tmp / "signer-data", tmp / "signer.sock", {"binance": url}) as (sock, pid), \
+                bare_signer_process(tmp / "bare.sock", "binance", url, key) as (bare, bare_pid):
             client = SignerClient(socket_path=sock)
             cred = client.store(OWNER, "binance", key["api_key"], key["secret"])["credential_id"]
             if "sign" in parts:
-                summary += _signing(client, cred, sock, pid, key)
+                summary += _signing(client, cred, sock, pid, key, (bare, bare_pid))
             client.close()
             if "ccxt" in parts:
-                summary += _ccxt_calls(url, key, sock, cred)
+                summary += _ccxt_calls(url, key, sock, cred, bare)
         if "revoke" in parts:
             summary += _revocation(tmp)
     print("summary:")
@@ -288,7 +294,8 @@ def _machine_busy(seconds: float = 1.0) -> float:
     return 1 - (idle1 - idle0) / max(1, total1 - total0)
 
 
-def _signing(client: SignerClient, cred: str, sock: Path, pid: int, key: dict[str, str]) -> list[str]:
+def _signing(client: SignerClient, cred: str, sock: Path, pid: int, key: dict[str, str],
+             bare: tuple[Path, int]) -> list[str]:
     floor = _ccxt_floor(key)
     for _ in range(1000):
         client.sign(cred, *REQUEST)
@@ -313,6 +320,11 @@ def _signing(client: SignerClient, cred: str, sock: Path, pid: int, key: dict[st
     report(f"signer: p50 latency, {WORKERS} clients", q50, "µs", p50, "1 client")
     report(f"signer: p99 latency, {WORKERS} clients", q99, "µs", p99, "1 client")
     report(f"signer: its CPU per signature, {WORKERS} clients", cpu_per_sign8, "µs", cpu_per_sign, "1 client")
+    cpu0 = _cpu_seconds(bare[1])
+    floor8, lat_bare = _concurrent(bare[0], cred)
+    cpu_bare = (_cpu_seconds(bare[1]) - cpu0) / (len(lat_bare) + 200 * WORKERS) * 1e6
+    report(f"bare signer: signs/s, {WORKERS} client processes", floor8, "signs/s", many, "Sign Center")
+    report(f"bare signer: its CPU per signature, {WORKERS} clients", cpu_bare, "µs", cpu_per_sign8, "Sign Center")
     piped, latp = _pipelined(sock, cred)
     r50, r99 = percentile(latp, 50) * 1e6, percentile(latp, 99) * 1e6
     report(f"signer: signs/s, {WORKERS} pipelined async callers", piped, "signs/s", many,
@@ -328,13 +340,15 @@ def _signing(client: SignerClient, cred: str, sock: Path, pid: int, key: dict[st
             f"{_met(one >= 5000 and p99 < 1000)}; Sign Center CPU {cpu_per_sign:.0f} µs per signature",
             f"sign, {WORKERS} client processes: {many:,.0f}/s, p50 {q50:.0f} µs, p99 {q99:.0f} µs — "
             f"target ≥ 10,000/s: {_met(many >= 10_000)}; Sign Center CPU {cpu_per_sign8:.0f} µs per signature",
+            f"(floor) {WORKERS} client processes, bare signer (ccxt's sign() behind the socket, nothing else): "
+            f"{floor8:,.0f}/s; its CPU {cpu_bare:.0f} µs per signature",
             f"(context) {WORKERS} callers pipelined on one AsyncSignerClient: {piped:,.0f}/s, p50 {r50:.0f} µs, "
             f"p99 {r99:.0f} µs",
             f"(context) {WORKERS} client processes, Sign Center with --workers 2: {many2:,.0f}/s, p50 "
             f"{percentile(lat2, 50) * 1e6:.0f} µs; its CPU {cpu_w2:.0f} µs per signature"]
 
 
-def _ccxt_calls(url: str, key: dict[str, str], sock: Path, cred: str) -> list[str]:
+def _ccxt_calls(url: str, key: dict[str, str], sock: Path, cred: str, bare: Path) -> list[str]:
     lines = []
     for pause in (0.0, SPACED_S):
         how = "back to back" if not pause else f"{pause * 1e3:g} ms apart (context)"
@@ -344,6 +358,12 @@ def _ccxt_calls(url: str, key: dict[str, str], sock: Path, cred: str) -> list[st
             verdict = f" — target ≤ 1.2: {_met(far / near <= 1.2)}" if not pause else ""
             lines.append(f"ccxt {name}, {how}, remote/in-process: {far / near:.2f} ({far * 1e3:.2f} vs "
                          f"{near * 1e3:.2f} ms){verdict}")
+        if not pause:  # at once after the Sign Center's, by the same method: the floor of the process boundary
+            for name, (far, near) in _ccxt_ratio(url, key, bare, cred).items():
+                report(f"ccxt {name}, back to back: bare signer (median)", far * 1e3, "ms", near * 1e3,
+                       "in-process keys")
+                lines.append(f"(floor) ccxt {name}, back to back, bare signer/in-process: {far / near:.2f} "
+                             f"({far * 1e3:.2f} vs {near * 1e3:.2f} ms)")
     return lines
 
 

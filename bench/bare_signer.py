@@ -1,0 +1,71 @@
+"""A bare signer, the benchmarks' floor for the Sign Center: a process that answers ``sign`` lines of the Sign
+Center's protocol on a Unix socket with ccxt's own ``sign()`` on a keyed instance, and does nothing else: no
+policy, no audit, no store, no checks, no busy-polling. What it costs is the process boundary on this machine;
+what the Sign Center costs beyond it is its own work. Never a signer to use: it holds a plaintext key and signs
+whatever it is sent.
+
+Run by ``bare_signer_process`` (common.py): the key arrives on standard input, never in the command line.
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import socket
+import sys
+from typing import Any
+
+import ccxt
+import orjson
+
+from cexlink.sandbox.clients import point_ccxt
+
+
+def _answer(exchange: Any, line: bytes) -> bytes:
+    message = orjson.loads(line)
+    if message.get("op") != "sign":
+        reply = {"id": message.get("id"), "ok": False, "error": {"type": "input", "field": "op",
+                                                                 "message": "a bare signer only signs"}}
+    else:
+        args = message["args"]
+        signed = exchange.sign(args["path"], args["api"], args["method"], args["params"])
+        reply = {"id": message["id"], "ok": True, "result": {"url": signed["url"], "method": signed["method"],
+                                                             "headers": signed.get("headers"),
+                                                             "body": signed.get("body")}}
+    return orjson.dumps(reply, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def serve(path: str, exchange_id: str, base_url: str, api_key: str, secret: str) -> None:
+    exchange = point_ccxt(getattr(ccxt, exchange_id)({"apiKey": api_key, "secret": secret}), base_url)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(64)
+    epoll = select.epoll()
+    epoll.register(listener.fileno(), select.EPOLLIN)
+    conns: dict[int, tuple[socket.socket, bytearray]] = {}
+    print("ready", flush=True)
+    while True:
+        for fd, _ in epoll.poll():
+            if fd == listener.fileno():
+                conn, _ = listener.accept()  # blocking sockets: epoll says when a read will not wait
+                conns[conn.fileno()] = (conn, bytearray())
+                epoll.register(conn.fileno(), select.EPOLLIN)
+                continue
+            conn, inbox = conns[fd]
+            data = conn.recv(1 << 16)
+            if not data:
+                epoll.unregister(fd)
+                conn.close()
+                del conns[fd]
+                continue
+            inbox += data
+            end = inbox.rfind(b"\n") + 1
+            lines = bytes(inbox[:end]).split(b"\n")[:-1]
+            del inbox[:end]
+            if lines:
+                conn.sendall(b"".join(_answer(exchange, line) for line in lines))
+
+
+if __name__ == "__main__":
+    key = json.loads(sys.stdin.readline())
+    serve(sys.argv[1], sys.argv[2], sys.argv[3], key["api_key"], key["secret"])
