@@ -11,9 +11,16 @@ from pathlib import Path
 import httpx
 
 
+def _as_from_a_terminal() -> None:
+    # A terminal's foreground job gets Ctrl-C with SIGINT at its default; a runner started as a background job
+    # of a non-interactive shell passes SIGINT on ignored, and Python then installs no KeyboardInterrupt for it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_up(data_dir: Path) -> tuple[list[str], subprocess.Popen[str]]:
     proc = subprocess.Popen([sys.executable, "-m", "cexlink.cli", "up", "--port", "0", "--api-port", "0",
-                             "--data-dir", str(data_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             "--data-dir", str(data_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=_as_from_a_terminal)
     lines: list[str] = []
     deadline = time.monotonic() + 60
     assert proc.stdout is not None
