@@ -16,13 +16,14 @@ import sys
 from typing import Any
 
 import ccxt
-import orjson
 
 from cexlink.sandbox.clients import point_ccxt
+from cexlink.signer.wire import line as encode
+from cexlink.signer.wire import parse
 
 
 def _answer(exchange: Any, line: bytes) -> bytes:
-    message = orjson.loads(line)
+    message = parse(line)
     if message.get("op") != "sign":
         reply = {"id": message.get("id"), "ok": False, "error": {"type": "input", "field": "op",
                                                                  "message": "a bare signer only signs"}}
@@ -32,7 +33,7 @@ def _answer(exchange: Any, line: bytes) -> bytes:
         reply = {"id": message["id"], "ok": True, "result": {"url": signed["url"], "method": signed["method"],
                                                              "headers": signed.get("headers"),
                                                              "body": signed.get("body")}}
-    return orjson.dumps(reply, option=orjson.OPT_APPEND_NEWLINE)
+    return encode(reply)
 
 
 def serve(path: str, exchange_id: str, base_url: str, api_key: str, secret: str) -> None:

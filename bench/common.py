@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmarks: a sandbox in its own process, percentiles, result lines."""
+"""Helpers shared by the benchmarks: the sandbox, the Sign Center and the bare signer in their own processes,
+percentiles, result lines."""
 
 from __future__ import annotations
 
@@ -14,20 +15,29 @@ import httpx
 
 
 @contextmanager
-def sandbox_process() -> Iterator[str]:
-    """``cexlink sandbox serve`` in a child process (so it has its own core and GIL); yields its URL."""
-    proc = subprocess.Popen([sys.executable, "-m", "cexlink.cli", "sandbox", "serve", "--port", "0"],
-                            stdout=subprocess.PIPE, text=True)
+def _child(args: list[str], stdin: str | None = None, stop_timeout: float = 10.0) -> Iterator[tuple[int, str]]:
+    """A server in a child process (its own core and GIL): yields its pid and the first line it printed;
+    terminated on exit. ``stdin`` is written to it first (a key that must not be in the command line)."""
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE if stdin else None, stdout=subprocess.PIPE, text=True)
     try:
-        line = proc.stdout.readline() if proc.stdout else ""
+        if stdin and proc.stdin:
+            proc.stdin.write(stdin)
+            proc.stdin.flush()
+        yield proc.pid, proc.stdout.readline() if proc.stdout else ""
+    finally:
+        proc.terminate()
+        proc.wait(timeout=stop_timeout)
+
+
+@contextmanager
+def sandbox_process() -> Iterator[str]:
+    """``cexlink sandbox serve`` in a child process; yields its URL."""
+    with _child([sys.executable, "-m", "cexlink.cli", "sandbox", "serve", "--port", "0"]) as (_, line):
         url = line.rsplit(" ", 1)[1].strip()
         for exchange in ("binance", "okx", "bybit"):  # the benchmark measures serving, not rate limiting
             httpx.post(url + "/sandbox/v1/limits", json={"exchange": exchange, "enabled": False})
         httpx.post(url + "/sandbox/v1/walk", json={"volatility": "0"})
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def percentile(samples: list[float], p: float) -> float:
@@ -57,29 +67,17 @@ def signer_process(data_dir: Path, sock: Path, exchange_urls: dict[str, str],
             str(data_dir), "--rate-per-credential", "1e9", "--burst-per-credential", "1e9", "--workers", str(workers)]
     for name, url in exchange_urls.items():
         args += ["--exchange-url", f"{name}={url}"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline() if proc.stdout else ""
+    with _child(args, stop_timeout=15.0) as (pid, line):
         if "ready" not in line or not sock.exists():
             raise RuntimeError(f"the Sign Center did not start: {line!r}")
-        yield sock, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+        yield sock, pid
 
 
 @contextmanager
 def bare_signer_process(sock: Path, exchange: str, url: str, key: dict[str, str]) -> Iterator[tuple[Path, int]]:
     """bare_signer.py in its own process, the floor the Sign Center is measured against; yields (socket, pid)."""
-    proc = subprocess.Popen([sys.executable, "-m", "bench.bare_signer", str(sock), exchange, url],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdin and proc.stdout
-        proc.stdin.write(json.dumps({"api_key": key["api_key"], "secret": key["secret"]}) + "\n")
-        proc.stdin.flush()
-        if "ready" not in proc.stdout.readline():
+    key_line = json.dumps({"api_key": key["api_key"], "secret": key["secret"]}) + "\n"
+    with _child([sys.executable, "-m", "bench.bare_signer", str(sock), exchange, url], stdin=key_line) as (pid, line):
+        if "ready" not in line:
             raise RuntimeError("the bare signer did not start")
-        yield sock, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        yield sock, pid
