@@ -4,14 +4,18 @@ answer; ``cexlink signer audit verify`` finds the first edited, removed or reord
 from __future__ import annotations
 
 import json
+import os
+import resource
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from cexlink.errors import SignerRefused
-from cexlink.signer.audit import GENESIS, record_hash
+from cexlink.signer.audit import GENESIS, record_hash, verify
 from cexlink.signer.client import SignerClient
 from cexlink.signer.engine import SignCenter, SignerConfig
 from signer_support import start_signer, store
@@ -112,44 +116,135 @@ def test_a_truncated_log_is_found(audited: tuple) -> None:
     assert code == 1 and "removed" in result["problem"]
 
 
-def test_no_audit_no_signature(tmp_path: Path) -> None:
-    """Fail closed: when the record cannot be written, the caller gets a refusal, not a signature."""
-    center = SignCenter(SignerConfig(tmp_path))
-    cred = center.store_credential("o", "binance", "A" * 64, "B" * 64)["credential_id"]
-    import os
+@contextmanager
+def file_size_limit(limit: int) -> Iterator[None]:
+    """RLIMIT_FSIZE: no file of this process may grow past ``limit`` (EFBIG, as a full disk gives ENOSPC)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
 
-    os.close(center.audit.fd)
-    center.audit.fd = os.open(os.devnull, os.O_RDONLY)  # writes now fail
-    with pytest.raises(SignerRefused) as refused:
-        center.sign(cred, "binance", ["private"], "GET", "account", {})
+
+def small_center(tmp_path: Path) -> SignCenter:
+    """A Sign Center whose audit log reserves one page ahead, so a few records need the file to grow."""
+    return SignCenter(SignerConfig(tmp_path, rate_per_credential=1e9, burst_per_credential=1e9, audit_reserve=4096))
+
+
+def test_no_audit_no_signature(tmp_path: Path) -> None:
+    """Fail closed: when the record cannot be written (the log cannot grow), the caller gets a refusal, not a
+    signature; once it can grow again, signing goes on and the chain verifies."""
+    center = small_center(tmp_path)
+    cred = center.store_credential("o", "binance", "A" * 64, "B" * 64)["credential_id"]
+    log = tmp_path / "audit-0.log"
+    signed = 0
+    with file_size_limit(log.stat().st_size), pytest.raises(SignerRefused) as refused:
+        for _ in range(100):
+            center.sign(cred, "binance", ["private"], "GET", "account", {})
+            signed += 1
     assert refused.value.reason == "audit_unavailable"
+    assert 0 < signed < 100  # the reserved page took some, then growth failed
+    assert center.audit.seq == 1 + signed
+    assert center.sign(cred, "binance", ["private"], "GET", "account", {})["url"]
+    center.close()
+    result = verify(log, center.secrets.checkpoint_key.public_key())
+    assert result.ok and result.records == signed + 2
 
 
 def test_a_batch_that_cannot_be_written_signs_nothing_and_the_chain_stays_whole(tmp_path: Path) -> None:
-    """Signatures answered together share one write: if it fails, every one of them is refused, and the chain
-    goes on from where it stood (it still verifies)."""
-    import os
-
-    from cexlink.signer.audit import verify
+    """Signatures answered together share one copy into the log: if it fails, every one of them is refused, and
+    the chain goes on from where it stood (it still verifies)."""
     from cexlink.signer.protocol import Forwarder, Service
 
-    center = SignCenter(SignerConfig(tmp_path, rate_per_credential=1e9, burst_per_credential=1e9))
+    center = small_center(tmp_path)
     service = Service(center, Forwarder())
     cred = center.store_credential("o", "binance", "A" * 64, "B" * 64)["credential_id"]
     args = {"credential_id": cred, "exchange": "binance", "api": ["private"], "method": "GET", "path": "account",
             "params": {}, "context": {}}
     batch = [{"id": i, "op": "sign", "args": args} for i in range(4)]
-    assert all(a["ok"] for a in service.answer_many(batch))
-    seq = center.audit.seq
-    good_fd = center.audit.fd
-    center.audit.fd = os.open(os.devnull, os.O_RDONLY)  # writes now fail
-    answers = service.answer_many(batch)
+    with file_size_limit((tmp_path / "audit-0.log").stat().st_size):
+        for _ in range(10):
+            seq = center.audit.seq
+            answers = service.answer_many(batch)
+            if not answers[0]["ok"]:
+                break
+            assert all(a["ok"] for a in answers)
     assert [a["error"]["reason"] for a in answers] == ["audit_unavailable"] * 4
     assert [a["id"] for a in answers] == [0, 1, 2, 3]
-    assert center.audit.seq == seq
-    os.close(center.audit.fd)
-    center.audit.fd = good_fd
+    assert center.audit.seq == seq > 1
     assert all(a["ok"] for a in service.answer_many(batch))
     center.close()
     result = verify(tmp_path / "audit-0.log", center.secrets.checkpoint_key.public_key())
     assert result.ok and result.records == seq + 4
+
+
+def test_a_running_signers_log_verifies_and_a_second_writer_is_refused(sandbox, new_key, tmp_path: Path) -> None:
+    """While the Sign Center runs, its log ends in the NULs of the space it reserved ahead: ``audit verify``
+    reads up to the last record. A second process that would write the same chain is refused at start."""
+    proc = start_signer(tmp_path, sandbox.url, name="live")
+    client = SignerClient(socket_path=proc.socket)
+    log = proc.data_dir / "audit-0.log"
+    try:
+        cred = store(client, new_key("binance"), "binance")
+        for _ in range(3):
+            client.sign(cred, "binance", ["private"], "GET", "account", {})
+        assert log.read_bytes().endswith(b"\0")
+        code, result = verify_cli(proc.data_dir)
+        assert code == 0 and result["ok"] and result["records"] == 4
+        for command in (["serve", "--socket", str(tmp_path / "second.sock")], ["rotate-kek"]):
+            second = subprocess.run([sys.executable, "-m", "cexlink.cli", "signer", *command, "--data-dir",
+                                     str(proc.data_dir)], capture_output=True, text=True, timeout=60,
+                                    env={**os.environ, "COLUMNS": "300"})  # one line, however long
+            assert second.returncode == 2
+            assert "audit-0.log is open in another process" in second.stderr
+            assert "Traceback" not in second.stderr
+        assert client.sign(cred, "binance", ["private"], "GET", "account", {})["url"]
+    finally:
+        client.close()
+        proc.stop()
+    assert not log.read_bytes().endswith(b"\0")  # the reserve is given back at shutdown
+    code, result = verify_cli(proc.data_dir)
+    assert code == 0 and result["records"] == 5 and result["checkpoints"] == 1
+
+
+CRASH_MID_COPY = """
+import os, signal, sys
+from pathlib import Path
+from cexlink.signer.engine import SignCenter, SignerConfig
+center = SignCenter(SignerConfig(Path(sys.argv[1]), rate_per_credential=1e9, burst_per_credential=1e9))
+cred = center.store_credential("o", "binance", "A" * 64, "B" * 64)["credential_id"]
+for _ in range(2):
+    center.sign(cred, "binance", ["private"], "GET", "account", {})
+center.audit.file.append(b'{"action":"sign","credential_id":"' + cred.encode())  # the copy stops here
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_record_torn_by_a_crash_is_cut_at_the_next_start_and_the_cut_recorded(tmp_path: Path) -> None:
+    """A process killed in the middle of copying a record (which it had not answered) leaves that record's
+    first bytes and the reserve's NULs. The next start cuts both, says so in a record, and the chain verifies."""
+    out = subprocess.run([sys.executable, "-c", CRASH_MID_COPY, str(tmp_path)], capture_output=True, timeout=60)
+    assert out.returncode == -9, out.stderr
+    log = tmp_path / "audit-0.log"
+    raw = log.read_bytes()
+    assert raw.endswith(b"\0") and b'"credential_id":"cred_' in raw.rstrip(b"\0").rsplit(b"\n", 1)[1]
+    center = SignCenter(SignerConfig(tmp_path))
+    assert center.audit.seq == 4
+    center.close()
+    recs = [r for r in records(log) if not r.get("checkpoint")]
+    assert [r["action"] for r in recs] == ["intake", "sign", "sign", "recover"]
+    assert recs[-1]["outcome"].startswith("torn_tail:")
+    result = verify(log, center.secrets.checkpoint_key.public_key())
+    assert result.ok and result.records == 4
+
+
+def test_a_hole_a_power_loss_left_is_found(audited: tuple) -> None:
+    """After a power loss, pages of the log written since the last fsync may read back as NULs (space that
+    was reserved but never written back): ``audit verify`` reports the first record lost."""
+    data_dir, log, _ = audited
+    lines = log.read_bytes().split(b"\n")
+    lines[3] = b"\0" * len(lines[3])
+    log.write_bytes(b"\n".join(lines))
+    code, result = verify_cli(data_dir)
+    assert code == 1 and result["first_bad_seq"] == 4 and "not a complete record" in result["problem"]

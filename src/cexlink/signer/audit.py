@@ -4,9 +4,12 @@
 checkpoint line carries an Ed25519 signature over (seq, head hash, time) by a key the log does not hold, and
 is copied to a second file. Records carry a keyed hash of the parameters: no secrets, no raw signatures.
 
-The line is written (``write(2)``, not fsynced) before the caller gets its answer; if it cannot be written the
-caller gets no signature (fail closed). A process crash keeps every acknowledged record (it is in the page
-cache); a power loss may lose the records since the last fsync (at each checkpoint).
+Each line is copied into the file through a shared memory map (``mapped.py``), not fsynced, before the caller
+gets its answer; if the space for it cannot be reserved, the caller gets no signature (fail closed). A process
+crash keeps every acknowledged record (it is in the page cache); a power loss may lose the records since the
+last fsync (at each checkpoint), and ``verify`` then reports where the log stops or has a hole. A record torn
+by a crash in the middle of its copy was never acknowledged: the next open cuts it and says so in a
+``recover`` record.
 """
 
 from __future__ import annotations
@@ -25,9 +28,11 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ..errors import CexlinkError
+from .mapped import DEFAULT_RESERVE, FileInUse, MappedAppendFile
 from .wire import dumps
 
 GENESIS = "0" * 64
+_TAIL = 1 << 14  # the first read back from the end: dozens of records
 FIELDS = ("seq", "time", "prev", "credential_id", "action", "exchange", "method", "path", "outcome",
           "params_mac")
 
@@ -51,33 +56,59 @@ def checkpoint_message(seq: int, head: str, time_ms: int) -> bytes:
 
 class AuditLog:
     def __init__(self, path: Path, mac_key: bytes, checkpoint_key: Ed25519PrivateKey, clock: Callable[[], float],
-                 checkpoint_every: int = 10_000) -> None:
+                 checkpoint_every: int = 10_000, reserve: int = DEFAULT_RESERVE) -> None:
         self.path = path
         self.checkpoints_path = path.with_name(path.name + ".checkpoints")
         self.mac_key = mac_key
         self.checkpoint_key = checkpoint_key
         self.clock = clock
         self.checkpoint_every = checkpoint_every
+        try:
+            self.file = MappedAppendFile(path, reserve)
+        except FileInUse:
+            raise AuditUnavailable(f"audit log {path.name} is open in another process (one writer per replica; "
+                                   "stop that Sign Center first)") from None
+        torn = self._cut_torn_tail()
         self.seq, self.head = self._tail()
         self._head_bytes = bytes.fromhex(self.head)
         self._since_checkpoint = 0
         self._pending: list[bytes] | None = None  # records of the open batch, not yet written
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        self.cp_fd = os.open(self.checkpoints_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self.cp_fd = os.open(self.checkpoints_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        if torn:
+            self.append("recover", f"torn_tail:{torn}")
+
+    def _cut_torn_tail(self) -> int:
+        """A last line without its newline is a record a crash stopped mid-copy, never acknowledged (the
+        answer follows the whole copy): cut it, so the chain goes on from the last whole record."""
+        size = _TAIL
+        while True:
+            chunk = self.file.read_tail(size)
+            if not chunk or chunk.endswith(b"\n"):
+                return 0
+            newline = chunk.rfind(b"\n")
+            if newline >= 0 or len(chunk) == self.file.end:
+                torn = len(chunk) - newline - 1
+                self.file.cut(self.file.end - torn)
+                return torn
+            size *= 4
 
     def _tail(self) -> tuple[int, str]:
-        if not self.path.exists():
-            return 0, GENESIS
-        seq, head = 0, GENESIS
-        with self.path.open("rb") as fh:
-            for line in fh:
+        """The sequence number and hash of the last record, read backwards from the end."""
+        size = _TAIL
+        while True:
+            chunk = self.file.read_tail(size)
+            lines = chunk.split(b"\n")
+            whole = len(chunk) == self.file.end
+            for line in reversed(lines if whole else lines[1:]):  # the first piece may be cut
                 try:
                     rec = json.loads(line)
                 except ValueError:
-                    continue  # a torn last line from a crash mid-write; verify reports it
-                if "hash" in rec and "seq" in rec and not rec.get("checkpoint"):
-                    seq, head = rec["seq"], rec["hash"]
-        return seq, head
+                    continue  # a hole a power loss left; verify reports it
+                if isinstance(rec, dict) and "hash" in rec and "seq" in rec and not rec.get("checkpoint"):
+                    return rec["seq"], rec["hash"]
+            if whole:
+                return 0, GENESIS
+            size *= 4
 
     def params_mac(self, params: Any) -> str:
         # Keyed BLAKE2b is a MAC by design, and a third of HMAC-SHA256's cost through OpenSSL 3.
@@ -106,14 +137,13 @@ class AuditLog:
 
     def _write(self, data: bytes) -> None:
         try:
-            if os.write(self.fd, data) != len(data):
-                raise OSError("short write")
+            self.file.append(data)
         except OSError as e:
             raise AuditUnavailable(f"audit log {self.path.name} is not writable: {e.strerror or e}") from None
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """Records appended inside are written together, in one write(2), when the block ends — still before
+        """Records appended inside are written together, in one copy, when the block ends — still before
         any of their answers goes out. If that write fails, the chain is put back where it stood and
         ``AuditUnavailable`` raised: the caller then answers none of the batch with a signature."""
         saved = (self.seq, self.head, self._head_bytes, self._since_checkpoint)
@@ -138,15 +168,21 @@ class AuditLog:
         sig = self.checkpoint_key.sign(checkpoint_message(self.seq, self.head, now))
         line = _canonical({"checkpoint": True, "seq": self.seq, "hash": self.head, "time": now,
                            "sig": base64.b64encode(sig).decode()}) + b"\n"
-        for fd in (self.fd, self.cp_fd):
-            os.write(fd, line)
-            os.fsync(fd)
+        self._write(line)
+        try:
+            self.file.sync()
+            os.write(self.cp_fd, line)
+            os.fsync(self.cp_fd)
+        except OSError as e:
+            raise AuditUnavailable(f"audit checkpoint could not be written: {e.strerror or e}") from None
         self._since_checkpoint = 0
 
     def close(self) -> None:
-        self.checkpoint()
-        os.close(self.fd)
-        os.close(self.cp_fd)
+        try:
+            self.checkpoint()
+        finally:
+            self.file.close()
+            os.close(self.cp_fd)
 
 
 @dataclass
@@ -169,6 +205,8 @@ def verify(path: Path, public_key: Ed25519PublicKey) -> VerifyResult:
 
     with path.open("rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
+            if not raw.strip(b"\0"):  # the reserve after the last record (a running or crashed signer's)
+                break
             try:
                 rec = json.loads(raw)
             except ValueError:

@@ -56,6 +56,17 @@ def _config(data_dir: Path, store: str | None, exchange_url: list[str] | None, r
     return SignerConfig(data_dir, store_url=store, exchange_urls=urls, replica=replica, **limits)
 
 
+def _engine(config: Any, kek: Any, **kwargs: Any) -> Any:
+    """A SignCenter; a replica whose audit log another process is writing is a usage error, said in one line."""
+    from .audit import AuditUnavailable
+    from .engine import SignCenter
+
+    try:
+        return SignCenter(config, kek=kek, **kwargs)
+    except AuditUnavailable as e:
+        raise typer.BadParameter(str(e), param_hint="--replica / --data-dir") from None
+
+
 @app.command()
 def serve(
     socket: Annotated[Path | None, typer.Option(help="Unix socket path.")] = Path("var/signer.sock"),
@@ -98,7 +109,7 @@ def serve(
 
     def make_engine(suffix: str, buckets: Any) -> SignCenter:
         provider = _kek(kek, pkcs11_lib, pkcs11_token, pkcs11_pin_file)  # in the process that uses it
-        return SignCenter(config(suffix), kek=provider, buckets=buckets)  # type: ignore[arg-type]
+        return _engine(config(suffix), provider, buckets=buckets)  # type: ignore[no-any-return]
 
     def ready() -> None:
         typer.echo(f"sign center ready: socket={socket} http={http or '-'} workers={workers}")
@@ -141,10 +152,7 @@ def rotate_kek(data_dir: DataDir = Path("var/signer"),
                pkcs11_pin_file: Pkcs11PinFile = None) -> None:
     """Create a new KEK version and rewrap every data key under it (run while the signer is stopped, or use
     the rotate_kek operation on the running signer)."""
-    from .engine import SignCenter
-
-    engine = SignCenter(_config(data_dir, store, None),  # type: ignore[arg-type]
-                        kek=_kek(kek, pkcs11_lib, pkcs11_token, pkcs11_pin_file))  # type: ignore[arg-type]
+    engine = _engine(_config(data_dir, store, None), _kek(kek, pkcs11_lib, pkcs11_token, pkcs11_pin_file))
     try:
         typer.echo(json.dumps(engine.rotate_kek(retire_old=retire_old)))
     finally:

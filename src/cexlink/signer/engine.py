@@ -32,6 +32,7 @@ from .buckets import Buckets, LocalBuckets
 from .doorbell import Doorbell
 from .kek import KekProvider, KekRetired, KeyFileKek
 from .keystore import Binding, SealBroken, open_sealed, rewrap, seal
+from .mapped import DEFAULT_RESERVE
 from .policy import Policy, Reason, Refused
 from .store import PG_SCHEMA, CredentialRow, SignerStore
 
@@ -48,6 +49,7 @@ class SignerConfig:
     rate_per_credential: float = 50.0
     burst_per_credential: float = 100.0
     checkpoint_every: int = 10_000
+    audit_reserve: int = DEFAULT_RESERVE  # bytes of disk the audit log reserves ahead of its last record
     replica: str = "0"
 
     def store(self) -> str:
@@ -119,7 +121,7 @@ class SignCenter:
         self.secrets = SignerSecrets(config.data_dir / "signer-keys.json")
         self.store = SignerStore(config.store())
         self.audit = AuditLog(config.data_dir / f"audit-{config.replica}.log", self.secrets.audit_mac,
-                              self.secrets.checkpoint_key, clock, config.checkpoint_every)
+                              self.secrets.checkpoint_key, clock, config.checkpoint_every, config.audit_reserve)
         self.policy = Policy(buckets or LocalBuckets(config.rate_per_credential, config.burst_per_credential),
                              max_recv_window_ms=config.max_recv_window_ms)
         self._cache: dict[str, _Entry] = {}
