@@ -69,12 +69,17 @@ class AuditLog:
         except FileInUse:
             raise AuditUnavailable(f"audit log {path.name} is open in another process (one writer per replica; "
                                    "stop that Sign Center first)") from None
-        torn = self._cut_torn_tail()
-        self.seq, self.head = self._tail()
-        self._head_bytes = bytes.fromhex(self.head)
+        try:
+            torn = self._cut_torn_tail()
+            self.seq, self.head = self._tail()
+            self._head_bytes = bytes.fromhex(self.head)
+            self.cp_fd = os.open(self.checkpoints_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                                 0o600)
+        except BaseException:
+            self.file.close()  # and with it the lock: a later open must not find the log held
+            raise
         self._since_checkpoint = 0
         self._pending: list[bytes] | None = None  # records of the open batch, not yet written
-        self.cp_fd = os.open(self.checkpoints_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         if torn:
             self.append("recover", f"torn_tail:{torn}")
 
