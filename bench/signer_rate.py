@@ -58,6 +58,7 @@ from .common import bare_signer_process, median, percentile, report, sandbox_pro
 REQUEST = ("binance", ["private"], "GET", "account", {})
 DURATION = 3.0  # seconds per signing measurement
 WORKERS = 8
+WARM_UP = 200  # signatures per client process before the timed ones
 CALL_ROUNDS = 150  # interleaved remote/local ccxt calls per kind
 SPACED_S = 0.005  # the pause before each call of the spaced variant
 REVOKE_ROWS = 1_000_000
@@ -85,7 +86,7 @@ def _sign_loop(client: SignerClient, cred: str, duration: float, op: str = "sign
 
 def _worker(sock: str, cred: str, start_at: float, duration: float, out: Any) -> None:
     client = SignerClient(socket_path=sock)
-    for _ in range(200):  # connect and warm up
+    for _ in range(WARM_UP):  # connect and warm up
         client.sign(cred, *REQUEST)
     while time.time() < start_at:
         time.sleep(0.001)
@@ -110,12 +111,20 @@ def _concurrent(sock: Path, cred: str) -> tuple[float, list[float]]:
     return total / window, [x for r in results for x in r[3]]
 
 
+def _concurrent_cpu(sock: Path, cred: str, pid: int) -> tuple[float, list[float], float]:
+    """``_concurrent`` against the server process ``pid``: (signs/s, latencies, its CPU µs per signature)."""
+    cpu0 = _cpu_seconds(pid)
+    rate, latencies = _concurrent(sock, cred)
+    cpu = (_cpu_seconds(pid) - cpu0) / (len(latencies) + WARM_UP * WORKERS) * 1e6  # timed calls + warm-up
+    return rate, latencies, cpu
+
+
 def _pipelined(sock: Path, cred: str) -> tuple[float, list[float]]:
     """WORKERS coroutines signing over one ``AsyncSignerClient`` connection (pipelined, matched by id)."""
 
     async def run() -> tuple[float, list[float]]:
         client = AsyncSignerClient(sock)
-        await asyncio.gather(*(client.sign(cred, *REQUEST) for _ in range(200)))
+        await asyncio.gather(*(client.sign(cred, *REQUEST) for _ in range(WARM_UP)))
         latencies: list[float] = []
         clock = time.perf_counter
         stop_at = clock() + DURATION
@@ -311,18 +320,14 @@ def _signing(client: SignerClient, cred: str, sock: Path, pid: int, key: dict[st
     report("signer: p50 latency, 1 client", p50, "µs", h50, "health op, same socket")
     report("signer: p99 latency, 1 client", p99, "µs", h99, "health op, same socket", target="< 1,000 µs")
     report("signer: its CPU per signature, 1 client", cpu_per_sign, "µs", 1e6 / floor, "ccxt sign()")
-    cpu0 = _cpu_seconds(pid)
-    many, lat8 = _concurrent(sock, cred)
-    cpu_per_sign8 = (_cpu_seconds(pid) - cpu0) / (len(lat8) + 200 * WORKERS) * 1e6  # timed calls + warm-up
+    many, lat8, cpu_per_sign8 = _concurrent_cpu(sock, cred, pid)
     q50, q99 = percentile(lat8, 50) * 1e6, percentile(lat8, 99) * 1e6
     report(f"signer: signs/s, {WORKERS} client processes", many, "signs/s", floor, "ccxt in-process sign()",
            target="≥ 10,000/s")
     report(f"signer: p50 latency, {WORKERS} clients", q50, "µs", p50, "1 client")
     report(f"signer: p99 latency, {WORKERS} clients", q99, "µs", p99, "1 client")
     report(f"signer: its CPU per signature, {WORKERS} clients", cpu_per_sign8, "µs", cpu_per_sign, "1 client")
-    cpu0 = _cpu_seconds(bare[1])
-    floor8, lat_bare = _concurrent(bare[0], cred)
-    cpu_bare = (_cpu_seconds(bare[1]) - cpu0) / (len(lat_bare) + 200 * WORKERS) * 1e6
+    floor8, _, cpu_bare = _concurrent_cpu(bare[0], cred, bare[1])
     report(f"bare signer: signs/s, {WORKERS} client processes", floor8, "signs/s", many, "Sign Center")
     report(f"bare signer: its CPU per signature, {WORKERS} clients", cpu_bare, "µs", cpu_per_sign8, "Sign Center")
     piped, latp = _pipelined(sock, cred)
@@ -330,9 +335,7 @@ def _signing(client: SignerClient, cred: str, sock: Path, pid: int, key: dict[st
     report(f"signer: signs/s, {WORKERS} pipelined async callers", piped, "signs/s", many,
            f"{WORKERS} client processes")
     with signer_process(sock.parent / "signer-data", sock.parent / "signer-w2.sock", {}, workers=2) as (sock2, pid2):
-        cpu0 = _cpu_seconds(pid2)
-        many2, lat2 = _concurrent(sock2, cred)
-        cpu_w2 = (_cpu_seconds(pid2) - cpu0) / (len(lat2) + 200 * WORKERS) * 1e6
+        many2, lat2, cpu_w2 = _concurrent_cpu(sock2, cred, pid2)
     report(f"signer: signs/s, {WORKERS} client processes, --workers 2", many2, "signs/s", many, "--workers 1")
     return [f"ccxt in-process sign() (floor): {floor:,.0f}/s ({1e6 / floor:.0f} µs); health op round trip "
             f"p50 {h50:.0f} µs, p99 {h99:.0f} µs",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -72,3 +73,15 @@ def client(signer: SignerProcess) -> Iterator[SignerClient]:
 def store(client: SignerClient, key: dict, exchange: str, owner: str = "user-1") -> str:
     """Hand a sandbox key (as the admin API returned it) to the Sign Center; return the credential id."""
     return client.store(owner, exchange, key["api_key"], key["secret"], key.get("passphrase"))["credential_id"]
+
+
+def verify_cli(data_dir: Path) -> tuple[int, dict]:
+    """``cexlink signer audit verify`` on a data directory: its exit status and its first log's result."""
+    out = subprocess.run([sys.executable, "-m", "cexlink.cli", "signer", "audit", "verify", "--data-dir",
+                          str(data_dir)], capture_output=True, text=True, timeout=60)
+    return out.returncode, json.loads(out.stdout.splitlines()[0])
+
+
+def audit_records(log: Path) -> list[dict]:
+    """The lines of an audit log, parsed; a running or killed signer's reserve (NULs) left out."""
+    return [json.loads(line) for line in log.read_bytes().rstrip(b"\0").splitlines()]

@@ -18,7 +18,7 @@ from cexlink.errors import SignerRefused
 from cexlink.signer.audit import GENESIS, record_hash, verify
 from cexlink.signer.client import SignerClient
 from cexlink.signer.engine import SignCenter, SignerConfig
-from signer_support import start_signer, store
+from signer_support import audit_records, start_signer, store, verify_cli
 
 
 @pytest.fixture
@@ -40,23 +40,13 @@ def audited(sandbox, new_key, tmp_path: Path) -> tuple[Path, Path, dict]:
     return proc.data_dir, proc.data_dir / "audit-0.log", key
 
 
-def verify_cli(data_dir: Path) -> tuple[int, dict]:
-    out = subprocess.run([sys.executable, "-m", "cexlink.cli", "signer", "audit", "verify", "--data-dir",
-                          str(data_dir)], capture_output=True, text=True, timeout=60)
-    return out.returncode, json.loads(out.stdout.splitlines()[0])
-
-
-def records(log: Path) -> list[dict]:
-    return [json.loads(line) for line in log.read_text().splitlines()]
-
-
 def write(log: Path, recs: list[dict]) -> None:
     log.write_text("".join(json.dumps(r, separators=(",", ":"), sort_keys=True) + "\n" for r in recs))
 
 
 def test_records_say_what_happened_without_secrets(audited: tuple) -> None:
     data_dir, log, key = audited
-    recs = [r for r in records(log) if not r.get("checkpoint")]
+    recs = [r for r in audit_records(log) if not r.get("checkpoint")]
     assert [r["action"] for r in recs] == ["intake"] + ["sign"] * 5 + ["refuse", "revoke"]
     assert recs[6]["outcome"] == "withdrawal_forbidden" and recs[6]["path"] == "capital/withdraw/apply"
     assert len({r["params_mac"] for r in recs[1:6]}) == 5  # a keyed hash per request, not the parameters
@@ -68,7 +58,7 @@ def test_records_say_what_happened_without_secrets(audited: tuple) -> None:
 
 def test_an_edited_record_is_found(audited: tuple) -> None:
     data_dir, log, _ = audited
-    recs = records(log)
+    recs = audit_records(log)
     recs[3]["outcome"] = "ok-but-different"
     write(log, recs)
     code, result = verify_cli(data_dir)
@@ -77,7 +67,7 @@ def test_an_edited_record_is_found(audited: tuple) -> None:
 
 def test_a_removed_record_is_found(audited: tuple) -> None:
     data_dir, log, _ = audited
-    recs = records(log)
+    recs = audit_records(log)
     del recs[2]
     write(log, recs)
     code, result = verify_cli(data_dir)
@@ -86,7 +76,7 @@ def test_a_removed_record_is_found(audited: tuple) -> None:
 
 def test_swapped_records_are_found(audited: tuple) -> None:
     data_dir, log, _ = audited
-    recs = records(log)
+    recs = audit_records(log)
     recs[2], recs[3] = recs[3], recs[2]
     write(log, recs)
     code, result = verify_cli(data_dir)
@@ -97,7 +87,7 @@ def test_a_rewritten_chain_is_caught_by_the_signed_checkpoint(audited: tuple) ->
     """Editing a record and recomputing every hash after it still fails: the checkpoint signature covers the
     head, and the attacker does not hold the checkpoint key."""
     data_dir, log, _ = audited
-    recs = [r for r in records(log) if not r.get("checkpoint")]
+    recs = [r for r in audit_records(log) if not r.get("checkpoint")]
     recs[1]["outcome"] = "forged"
     prev = GENESIS
     for r in recs:
@@ -111,7 +101,7 @@ def test_a_rewritten_chain_is_caught_by_the_signed_checkpoint(audited: tuple) ->
 
 def test_a_truncated_log_is_found(audited: tuple) -> None:
     data_dir, log, _ = audited
-    write(log, [r for r in records(log) if not r.get("checkpoint")][:4])
+    write(log, [r for r in audit_records(log) if not r.get("checkpoint")][:4])
     code, result = verify_cli(data_dir)
     assert code == 1 and "removed" in result["problem"]
 
@@ -232,7 +222,7 @@ def test_a_record_torn_by_a_crash_is_cut_at_the_next_start_and_the_cut_recorded(
     center = SignCenter(SignerConfig(tmp_path))
     assert center.audit.seq == 4
     center.close()
-    recs = [r for r in records(log) if not r.get("checkpoint")]
+    recs = [r for r in audit_records(log) if not r.get("checkpoint")]
     assert [r["action"] for r in recs] == ["intake", "sign", "sign", "recover"]
     assert recs[-1]["outcome"].startswith("torn_tail:")
     result = verify(log, center.secrets.checkpoint_key.public_key())

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -14,7 +11,7 @@ import pytest
 from cexlink.errors import InputError, SignerUnavailable
 from cexlink.signer.client import SignerClient
 from cexlink.signer.hygiene import clean
-from signer_support import client, signer, start_signer  # noqa: F401  (fixtures)
+from signer_support import audit_records, client, signer, start_signer, verify_cli  # noqa: F401  (fixtures)
 
 KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
@@ -104,7 +101,7 @@ def test_sigkill_during_an_intake_burst_keeps_every_acknowledged_credential(sand
     # The audit log as the kill left it (with the NULs of its reserve): every acknowledged intake is in it.
     log = proc.data_dir / "audit-0.log"
     assert log.read_bytes().endswith(b"\0")
-    assert set(acknowledged) <= {r["credential_id"] for r in _records(log) if r.get("action") == "intake"}
+    assert set(acknowledged) <= {r["credential_id"] for r in audit_records(log) if r.get("action") == "intake"}
     proc = start_signer(tmp_path, sandbox.url, name="burst", data_dir=proc.data_dir)
     c = SignerClient(socket_path=proc.socket)
     try:
@@ -115,11 +112,6 @@ def test_sigkill_during_an_intake_burst_keeps_every_acknowledged_credential(sand
     finally:
         c.close()
         proc.stop()
-    out = subprocess.run([sys.executable, "-m", "cexlink.cli", "signer", "audit", "verify", "--data-dir",
-                          str(proc.data_dir)], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stdout  # the chain goes on across the kill
-    assert json.loads(out.stdout)["records"] >= len(acknowledged) + 20
-
-
-def _records(log: Path) -> list[dict]:
-    return [json.loads(line) for line in log.read_bytes().rstrip(b"\0").splitlines()]
+    code, result = verify_cli(proc.data_dir)
+    assert code == 0, result  # the chain goes on across the kill
+    assert result["records"] >= len(acknowledged) + 20

@@ -54,6 +54,19 @@ def checkpoint_message(seq: int, head: str, time_ms: int) -> bytes:
     return f"cexlink-audit-checkpoint\n{seq}\n{head}\n{time_ms}\n".encode()
 
 
+def _last_record(lines: list[bytes]) -> tuple[int, str] | None:
+    """(sequence number, hash) of the last record among ``lines``, skipping checkpoints and the holes a power
+    loss may leave (verify reports those)."""
+    for line in reversed(lines):
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and "hash" in rec and "seq" in rec and not rec.get("checkpoint"):
+            return rec["seq"], rec["hash"]
+    return None
+
+
 class AuditLog:
     def __init__(self, path: Path, mac_key: bytes, checkpoint_key: Ed25519PrivateKey, clock: Callable[[], float],
                  checkpoint_every: int = 10_000, reserve: int = DEFAULT_RESERVE) -> None:
@@ -70,8 +83,7 @@ class AuditLog:
             raise AuditUnavailable(f"audit log {path.name} is open in another process (one writer per replica; "
                                    "stop that Sign Center first)") from None
         try:
-            torn = self._cut_torn_tail()
-            self.seq, self.head = self._tail()
+            torn, self.seq, self.head = self._recover()
             self._head_bytes = bytes.fromhex(self.head)
             self.cp_fd = os.open(self.checkpoints_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
                                  0o600)
@@ -83,37 +95,21 @@ class AuditLog:
         if torn:
             self.append("recover", f"torn_tail:{torn}")
 
-    def _cut_torn_tail(self) -> int:
-        """A last line without its newline is a record a crash stopped mid-copy, never acknowledged (the
-        answer follows the whole copy): cut it, so the chain goes on from the last whole record."""
+    def _recover(self) -> tuple[int, int, str]:
+        """(bytes cut, sequence number, hash) at the log's end, read backwards from it. A last line without its
+        newline is a record a crash stopped mid-copy, never acknowledged (the answer follows the whole copy):
+        it is cut, so the chain goes on from the last whole record."""
         size = _TAIL
         while True:
             chunk = self.file.read_tail(size)
-            if not chunk or chunk.endswith(b"\n"):
-                return 0
-            newline = chunk.rfind(b"\n")
-            if newline >= 0 or len(chunk) == self.file.end:
-                torn = len(chunk) - newline - 1
-                self.file.cut(self.file.end - torn)
-                return torn
-            size *= 4
-
-    def _tail(self) -> tuple[int, str]:
-        """The sequence number and hash of the last record, read backwards from the end."""
-        size = _TAIL
-        while True:
-            chunk = self.file.read_tail(size)
-            lines = chunk.split(b"\n")
             whole = len(chunk) == self.file.end
-            for line in reversed(lines if whole else lines[1:]):  # the first piece may be cut
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue  # a hole a power loss left; verify reports it
-                if isinstance(rec, dict) and "hash" in rec and "seq" in rec and not rec.get("checkpoint"):
-                    return rec["seq"], rec["hash"]
-            if whole:
-                return 0, GENESIS
+            lines = chunk.split(b"\n")  # the first piece may be cut by the read; the last follows the last newline
+            last = _last_record(lines[0 if whole else 1:-1])
+            if last is not None or whole:
+                torn = len(lines[-1])
+                if torn:
+                    self.file.cut(self.file.end - torn)
+                return (torn, *(last or (0, GENESIS)))
             size *= 4
 
     def params_mac(self, params: Any) -> str:

@@ -112,11 +112,11 @@ class Service:
         return method  # type: ignore[no-any-return]
 
     def _dispatch(self, message: dict[str, Any]) -> dict[str, Any]:
-        rid = message.get("id")
-        if message.get("op") == "health":
+        rid, op = message.get("id"), message.get("op")
+        if op == "health":
             return {"id": rid, "ok": True, "result": {"status": "ok", "replica": self.engine.config.replica}}
         try:
-            op, args = message.get("op"), message.get("args") or {}
+            args = message.get("args") or {}
             method = self._checked(op, args)
             if op == "sign":  # the hot path, called positionally: keywords unpacked from a dict cost more
                 return {"id": rid, "ok": True, "result": method(
