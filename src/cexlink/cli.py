@@ -10,8 +10,10 @@ from .sandbox.cli import app as sandbox_app
 from .signer.cli import app as signer_app
 from .up import up
 
+# Never the values of local variables in a crash's traceback: one of them may be a secret on its way to the Sign
+# Center. (Typer's default today; pinned, so an upgrade cannot turn it on.)
 app = typer.Typer(help="cexlink: exchange accounts with secrets kept in an isolated Sign Center.",
-                  no_args_is_help=True)
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(signer_app, name="signer")
 app.add_typer(accounts_app, name="accounts")

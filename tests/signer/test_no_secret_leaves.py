@@ -10,12 +10,12 @@ from typing import Any
 
 import ccxt
 import pytest
-from signer_support import start_signer
 
 from cexlink.ccxt import remote
 from cexlink.errors import SignerRefused
 from cexlink.sandbox.clients import point_ccxt
 from cexlink.signer.client import AsyncSignerClient, SignerClient
+from signer_support import start_signer
 
 
 class RecordingClient(SignerClient):
@@ -79,3 +79,30 @@ def test_full_run_leaves_no_secret_behind(sandbox, new_key, tmp_path: Path, capl
     for secret in secrets:
         for name, content in places.items():
             assert secret.encode() not in content, f"a secret appears in {name}"
+
+
+CRASHING_COMMAND = """
+import sys
+from cexlink.cli import app
+
+@app.command("crash")
+def crash() -> None:
+    secret = sys.stdin.readline().strip()  # a local, as a secret read for intake would be
+    raise RuntimeError(f"unexpected, {len(secret)} characters read")
+
+sys.argv = ["cexlink", "crash"]
+app()
+"""
+
+
+def test_a_command_that_crashes_does_not_print_its_local_variables() -> None:
+    """The CLI's crash report (Typer's rich traceback) leaves local variables out: one may be a secret."""
+    import subprocess
+    import sys
+
+    secret = "xq7Sec9Lz4Kp2Wm8Rt5V"  # short: a long value would be wrapped or cut in the report's box
+    out = subprocess.run([sys.executable, "-c", CRASHING_COMMAND], input=secret + "\n", capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 1
+    assert "RuntimeError" in out.stderr  # the crash is reported...
+    assert secret[:10] not in out.stderr + out.stdout  # ...without the value it held

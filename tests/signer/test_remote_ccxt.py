@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -186,6 +187,40 @@ def test_a_signer_that_does_not_answer_is_a_clear_error_after_the_timeout(tmp_pa
         assert time.monotonic() - started < 3
     finally:
         client.close()
+        listener.close()
+
+
+def test_a_signer_that_trickles_bytes_without_ending_its_answer_times_out_in_total(tmp_path: Path) -> None:
+    """Each byte comes well inside the timeout, the line never ends: the timeout bounds the whole answer."""
+    from cexlink.errors import SignerUnavailable
+
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(tmp_path / "slow.sock"))
+    listener.listen(1)
+    stop = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(4096)
+            while not stop.wait(0.05):
+                try:
+                    conn.send(b" ")  # whitespace: still no line
+                except OSError:
+                    return
+
+    server = threading.Thread(target=trickle, daemon=True)
+    server.start()
+    client = SignerClient(socket_path=tmp_path / "slow.sock", timeout=0.3)
+    try:
+        started = time.monotonic()
+        with pytest.raises(SignerUnavailable, match="did not answer within 0.3 s"):
+            client.describe("cred_x")
+        assert time.monotonic() - started < 1.0  # per wait, the 50 ms bytes would have held it for ever
+    finally:
+        stop.set()
+        client.close()
+        server.join(timeout=5)
         listener.close()
 
 

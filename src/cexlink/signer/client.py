@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import os
 import select
 import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +82,11 @@ class _Ops:
         return self._call("describe", {"credential_id": credential_id})
 
 
+def _wait_ms(deadline: float, clock: Callable[[], float]) -> int:
+    """poll(2)'s timeout for what is left until ``deadline`` (0.0: none, wait for ever)."""
+    return max(0, math.ceil((deadline - clock()) * 1000)) if deadline else -1
+
+
 class _Reply:
     """Reads one answer from a Unix socket, busy-waiting first unless the Sign Center said it is busy. On a
     virtual machine a blocked reader's vCPU halts and is woken tens of microseconds late — as long as the Sign
@@ -91,11 +98,14 @@ class _Reply:
     It blocks in poll(2) for POLLIN, not in recv(2): a reader blocked in recv(2) on a Unix stream socket is also
     woken when the Sign Center *reads its request* (the kernel's "write space" wake-up ignores what the
     sleeper waits for), and that needless wake-up preempts the Sign Center in the middle of its work. With 8
-    callers on 2 cores: 1,222–4,553 preemptions in 3 s against 1,978–9,149 (four runs of each, alternated)."""
+    callers on 2 cores: 1,222–4,553 preemptions in 3 s against 1,978–9,149 (four runs of each, alternated).
+
+    The timeout bounds the whole answer, not each wait: a Sign Center that sends bytes without ever ending the
+    line does not hold the caller longer."""
 
     def __init__(self, sock: socket.socket, busy_wait_s: float, timeout_s: float) -> None:
         self.sock, self.cap = sock, busy_wait_s
-        self.timeout_ms = int(timeout_s * 1000) if timeout_s > 0 else -1  # 0: no limit, as SO_SNDTIMEO
+        self.timeout_s = timeout_s  # 0: no limit, as SO_SNDTIMEO
         self.readable = select.poll()
         self.readable.register(sock, select.POLLIN)
         self.buffer = bytearray()
@@ -106,8 +116,9 @@ class _Reply:
         """The next answer, parsed; ``started`` is when its request was sent."""
         clock = time.perf_counter
         spin_until = 0.0 if self.busy or not self.cap else started + min(2 * self.average, self.cap)
+        deadline = started + self.timeout_s if self.timeout_s > 0 else 0.0
         while (end := self.buffer.find(b"\n")) < 0:
-            if not spin_until and not self.readable.poll(self.timeout_ms):
+            if not spin_until and not self.readable.poll(_wait_ms(deadline, clock)):
                 raise TimeoutError("the Sign Center did not answer in time")
             try:
                 data = self.sock.recv(READ_SIZE, socket.MSG_DONTWAIT)
