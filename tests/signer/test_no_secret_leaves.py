@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -97,9 +99,6 @@ app()
 
 def test_a_command_that_crashes_does_not_print_its_local_variables() -> None:
     """The CLI's crash report (Typer's rich traceback) leaves local variables out: one may be a secret."""
-    import subprocess
-    import sys
-
     secret = "xq7Sec9Lz4Kp2Wm8Rt5V"  # short: a long value would be wrapped or cut in the report's box
     out = subprocess.run([sys.executable, "-c", CRASHING_COMMAND], input=secret + "\n", capture_output=True,
                          text=True, timeout=60)
