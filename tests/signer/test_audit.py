@@ -142,6 +142,37 @@ def test_no_audit_no_signature(tmp_path: Path) -> None:
     assert result.ok and result.records == signed + 2
 
 
+def test_a_checkpoint_that_cannot_be_made_durable_refuses_what_follows_until_it_can(tmp_path: Path) -> None:
+    """A periodic checkpoint is made durable beside signing (its fsyncs on a thread of their own). When that
+    fails (here the checkpoint copy file cannot grow), the next signature makes it again first and is refused
+    while it still fails; then signing goes on, and the log and its copies verify."""
+    center = SignCenter(SignerConfig(tmp_path, rate_per_credential=1e9, burst_per_credential=1e9,
+                                     checkpoint_every=5))
+    cred = center.store_credential("o", "binance", "A" * 64, "B" * 64)["credential_id"]  # record 1
+    copies = tmp_path / "audit-0.log.checkpoints"
+
+    def sign() -> dict:
+        return center.sign(cred, "binance", ["private"], "GET", "account", {})
+
+    for _ in range(4):  # records 2-5: a checkpoint at 5
+        sign()
+    center.audit.flush()
+    assert [json.loads(line)["seq"] for line in copies.read_bytes().splitlines()] == [5]
+    with file_size_limit(copies.stat().st_size):
+        for _ in range(5):  # records 6-10: the checkpoint at 10 is written into the log, its copy cannot be
+            sign()
+        center.audit.flush()
+        with pytest.raises(SignerRefused) as refused:
+            sign()
+        assert refused.value.reason == "audit_unavailable"
+    assert center.audit.seq == 10
+    assert sign()["url"]  # record 11, after the checkpoint at 10 was made durable
+    center.close()  # and a last checkpoint at 11
+    assert [json.loads(line)["seq"] for line in copies.read_bytes().splitlines()] == [5, 10, 11]
+    result = verify(tmp_path / "audit-0.log", center.secrets.checkpoint_key.public_key())
+    assert result.ok and result.records == 11 and result.checkpoints == 3
+
+
 def test_a_batch_that_cannot_be_written_signs_nothing_and_the_chain_stays_whole(tmp_path: Path) -> None:
     """Signatures answered together share one copy into the log: if it fails, every one of them is refused, and
     the chain goes on from where it stood (it still verifies)."""

@@ -10,6 +10,11 @@ crash keeps every acknowledged record (it is in the page cache); a power loss ma
 last fsync (at each checkpoint), and ``verify`` then reports where the log stops or has a hole. A record torn
 by a crash in the middle of its copy was never acknowledged: the next open cuts it and says so in a
 ``recover`` record.
+
+A periodic checkpoint's line goes into the log in its place in the chain; its two fsyncs (the log, then the
+copy file) run on a thread of their own, so that signing does not wait for the disk (milliseconds, every
+``checkpoint_every`` records). If they fail, the next append makes them again first, and is refused if they
+fail again: the log never runs on far past a checkpoint that could not be made durable.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +98,8 @@ class AuditLog:
             raise
         self._since_checkpoint = 0
         self._pending: list[bytes] | None = None  # records of the open batch, not yet written
+        self._syncer = ThreadPoolExecutor(1, thread_name_prefix="audit-sync")  # one: checkpoints durable in order
+        self._unsynced: bytes | None = None  # a checkpoint line whose fsyncs failed on the syncer
         if torn:
             self.append("recover", f"torn_tail:{torn}")
 
@@ -121,6 +129,9 @@ class AuditLog:
 
     def append(self, action: str, outcome: str, credential_id: str | None = None, exchange: str | None = None,
                method: str | None = None, path: str | None = None, params: Any = None) -> int:
+        if self._unsynced is not None:
+            self._sync(self._unsynced)  # AuditUnavailable if it fails again: no record, no answer
+            self._unsynced = None
         # The keys in sorted order: orjson keeps insertion order, so this is the canonical form without a sort.
         body = {"action": action, "credential_id": credential_id, "exchange": exchange, "method": method,
                 "outcome": outcome, "params_mac": None if params is None else self.params_mac(params),
@@ -137,7 +148,7 @@ class AuditLog:
         self.seq, self.head, self._head_bytes = body["seq"], digest, raw
         self._since_checkpoint += 1
         if self._since_checkpoint >= self.checkpoint_every and self._pending is None:
-            self.checkpoint()
+            self.checkpoint(wait=False)
         return self.seq
 
     def _write(self, data: bytes) -> None:
@@ -164,9 +175,10 @@ class AuditLog:
             self.seq, self.head, self._head_bytes, self._since_checkpoint = saved
             raise
         if self._since_checkpoint >= self.checkpoint_every:
-            self.checkpoint()
+            self.checkpoint(wait=False)
 
-    def checkpoint(self) -> None:
+    def checkpoint(self, wait: bool = True) -> None:
+        """Sign the chain's head into the log, then make it durable: here (``wait``), or on the syncer."""
         if self.seq == 0:
             return
         now = int(self.clock() * 1000)
@@ -174,18 +186,38 @@ class AuditLog:
         line = _canonical({"checkpoint": True, "seq": self.seq, "hash": self.head, "time": now,
                            "sig": base64.b64encode(sig).decode()}) + b"\n"
         self._write(line)
+        self._since_checkpoint = 0
+        if wait:
+            self.flush()
+            self._sync(line)
+            self._unsynced = None  # this later checkpoint covers an earlier one that failed
+        else:
+            self._syncer.submit(self._sync_later, line)
+
+    def _sync(self, line: bytes) -> None:
+        """The log durable up to ``line``, then ``line`` in the copy file: a copy never runs ahead of the log."""
         try:
             self.file.sync()
             os.write(self.cp_fd, line)
             os.fsync(self.cp_fd)
         except OSError as e:
             raise AuditUnavailable(f"audit checkpoint could not be written: {e.strerror or e}") from None
-        self._since_checkpoint = 0
+
+    def _sync_later(self, line: bytes) -> None:
+        try:
+            self._sync(line)
+        except AuditUnavailable:
+            self._unsynced = line  # the next append makes it again, or is refused
+
+    def flush(self) -> None:
+        """Wait for the checkpoints under way on the syncer."""
+        self._syncer.submit(lambda: None).result()
 
     def close(self) -> None:
         try:
             self.checkpoint()
         finally:
+            self._syncer.shutdown(wait=True)
             self.file.close()
             os.close(self.cp_fd)
 
