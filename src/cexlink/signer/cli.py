@@ -44,7 +44,7 @@ def _kek(kek: str, lib: str, token: str | None, pin_file: Path | None) -> object
 
 
 def _config(data_dir: Path, store: str | None, exchange_url: list[str] | None, replica: str = "0",
-            **limits: float) -> object:
+            **settings: Any) -> object:
     from .engine import SignerConfig
 
     urls = {}
@@ -53,7 +53,27 @@ def _config(data_dir: Path, store: str | None, exchange_url: list[str] | None, r
         if not url:
             raise typer.BadParameter("use EXCHANGE=URL", param_hint="--exchange-url")
         urls[name] = url
-    return SignerConfig(data_dir, store_url=store, exchange_urls=urls, replica=replica, **limits)
+    return SignerConfig(data_dir, store_url=store, exchange_urls=urls, replica=replica, **settings)
+
+
+def _policy_file(path: Path | None) -> dict[str, Any]:
+    """The allowlists with a policy file's entries added ({} without one): a bad file is a usage error that
+    names the entry, before anything starts."""
+    from ..errors import InputError
+    from .policy import allowlists
+
+    if path is None:
+        return {}
+    try:
+        content = json.loads(path.read_text())
+    except OSError as e:
+        raise typer.BadParameter(f"cannot read {path}: {e.strerror}", param_hint="--policy-file") from None
+    except ValueError as e:
+        raise typer.BadParameter(f"{path} is not JSON: {e}", param_hint="--policy-file") from None
+    try:
+        return {"allow": allowlists(content)}
+    except InputError as e:
+        raise typer.BadParameter(str(e), param_hint="--policy-file") from None
 
 
 def _engine(config: Any, kek: Any, **kwargs: Any) -> Any:
@@ -84,6 +104,10 @@ def serve(
                                                             "before sleeping (0: never).")] = 100.0,
     rate_per_credential: Annotated[float, typer.Option(help="Signatures per second per credential.")] = 50.0,
     burst_per_credential: Annotated[float, typer.Option(help="Burst allowance per credential.")] = 100.0,
+    policy_file: Annotated[Path | None, typer.Option(help="JSON file of endpoints to allow beyond the built-in "
+                                                          "ones: {\"allow\": {EXCHANGE: [[API, METHOD, PATH], "
+                                                          "...]}} (API as ccxt passes it, joined with '/').")]
+    = None,
     kek: KekKind = "keyfile",
     pkcs11_lib: Pkcs11Lib = SOFTHSM,
     pkcs11_token: Pkcs11Token = None,
@@ -103,9 +127,11 @@ def serve(
     if http and not token:
         raise typer.BadParameter("an HTTP Sign Center needs --token-file", param_hint="--http")
 
+    policy = _policy_file(policy_file)
+
     def config(suffix: str = "") -> Any:
         return _config(data_dir, store, exchange_url, replica + suffix, rate_per_credential=rate_per_credential,
-                       burst_per_credential=burst_per_credential)
+                       burst_per_credential=burst_per_credential, **policy)
 
     def make_engine(suffix: str, buckets: Any) -> SignCenter:
         provider = _kek(kek, pkcs11_lib, pkcs11_token, pkcs11_pin_file)  # in the process that uses it

@@ -33,7 +33,7 @@ from .doorbell import Doorbell
 from .kek import KekProvider, KekRetired, KeyFileKek
 from .keystore import Binding, SealBroken, open_sealed, rewrap, seal
 from .mapped import DEFAULT_RESERVE
-from .policy import Policy, Reason, Refused
+from .policy import READ_TRADE, Endpoint, Policy, Reason, Refused
 from .store import PG_SCHEMA, CredentialRow, SignerStore
 
 SUPPORTED = frozenset(ccxt.exchanges)
@@ -51,6 +51,7 @@ class SignerConfig:
     checkpoint_every: int = 10_000
     audit_reserve: int = DEFAULT_RESERVE  # bytes of disk the audit log reserves ahead of its last record
     replica: str = "0"
+    allow: dict[str, frozenset[Endpoint]] = field(default_factory=lambda: dict(READ_TRADE))  # policy.allowlists
 
     def store(self) -> str:
         return self.store_url or f"sqlite:///{self.data_dir / 'signer.db'}"
@@ -123,7 +124,7 @@ class SignCenter:
         self.audit = AuditLog(config.data_dir / f"audit-{config.replica}.log", self.secrets.audit_mac,
                               self.secrets.checkpoint_key, clock, config.checkpoint_every, config.audit_reserve)
         self.policy = Policy(buckets or LocalBuckets(config.rate_per_credential, config.burst_per_credential),
-                             max_recv_window_ms=config.max_recv_window_ms)
+                             max_recv_window_ms=config.max_recv_window_ms, allow=config.allow)
         self._cache: dict[str, _Entry] = {}
         self._prototypes: dict[str, Any] = {}
         self._watch = _RevocationWatch(self.store)

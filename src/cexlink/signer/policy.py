@@ -1,20 +1,25 @@
 """The signing policy: default deny, an allowlist of reading and spot-trading endpoints per exchange.
 
-A request is described as ccxt describes it to ``sign()``: (api, method, path). Anything that moves funds
-out or sideways (withdrawals, transfers), touches sub-accounts or manages keys is refused with its own reason
-code even where an allowlist entry would match; everything not on the list is refused as not allowed.
+A request is described as ccxt describes it to ``sign()``: (api, method, path), the api as its whole path
+(``["private", "spot"]`` is ``private/spot``). Anything that moves funds out or sideways (withdrawals,
+transfers), touches sub-accounts or manages keys is refused with its own reason code even where an allowlist
+entry would match; everything not on the list is refused as not allowed.
+
+An operator adds endpoints for other exchanges (or more for these) with a policy file
+(``cexlink signer serve --policy-file``), read by ``allowlists``: an entry the policy would never sign is
+refused there, when the Sign Center starts, rather than ignored at signing.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from ..errors import SignerRefused
+from ..errors import InputError, SignerRefused
 from .buckets import Buckets
 
 
@@ -45,6 +50,8 @@ class Refused(SignerRefused):
         self.reason = reason
 
 
+Endpoint = tuple[str, str, str]  # (api path, METHOD, path)
+
 # Forbidden families, checked first so that a refusal says what the request would have done.
 FORBIDDEN: tuple[tuple[re.Pattern[str], Reason], ...] = (
     (re.compile(r"withdraw", re.I), Reason.WITHDRAWAL_FORBIDDEN),
@@ -54,7 +61,7 @@ FORBIDDEN: tuple[tuple[re.Pattern[str], Reason], ...] = (
 )
 
 # (api, method, path) allowed per exchange: reading the account and spot trading.
-READ_TRADE: dict[str, frozenset[tuple[str, str, str]]] = {
+READ_TRADE: dict[str, frozenset[Endpoint]] = {
     "binance": frozenset({
         ("private", "GET", "account"), ("private", "GET", "order"), ("private", "POST", "order"),
         ("private", "DELETE", "order"), ("private", "POST", "order/test"), ("private", "GET", "openOrders"),
@@ -95,6 +102,7 @@ READ_TRADE: dict[str, frozenset[tuple[str, str, str]]] = {
 }
 
 MAX_CLOCK_OFFSET_MS = 60_000  # a caller may correct for exchange clock skew, not mint far-future requests
+METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH"})
 
 
 def api_name(api: Any) -> str:
@@ -104,17 +112,76 @@ def api_name(api: Any) -> str:
     return str(api)
 
 
+def api_path(api: Any) -> str:
+    """The whole api, as the policy knows it: ``['private', 'spot']`` is ``private/spot``. (Many exchanges
+    have the same path under several sub-APIs, spot and margin, say: the first element alone would not
+    tell them apart.)"""
+    if isinstance(api, (list, tuple)):
+        return "/".join(map(str, api))
+    return str(api)
+
+
+def forbidden(api: str, path: str) -> Reason | None:
+    """The family of a request that is never signed, whatever the allowlists say (the api path counts too:
+    some exchanges name a withdrawal by its sub-API alone)."""
+    where = f"{api}/{path}"
+    for pattern, reason in FORBIDDEN:
+        if pattern.search(where):
+            return reason
+    return None
+
+
+def allowlists(added: Any, exchanges: frozenset[str] | None = None) -> dict[str, frozenset[Endpoint]]:
+    """The built-in allowlists with an operator's entries added, from a policy file's content:
+    ``{"allow": {"gate": [["private/spot", "GET", "accounts"], ...]}}``. Every entry is checked; errors name
+    the entry (``allow.gate[2]``). ``exchanges``: the exchange ids that may be named (ccxt's, by default)."""
+    if not isinstance(added, Mapping):
+        raise InputError("policy", "must be an object with an 'allow' object")
+    unknown = sorted(set(added) - {"allow"})
+    if unknown:
+        raise InputError(unknown[0], "is not a policy setting (the one there is: 'allow')")
+    allow = added.get("allow", {})
+    if not isinstance(allow, Mapping):
+        raise InputError("allow", "must be an object: exchange id -> list of [api, method, path]")
+    if exchanges is None:
+        import ccxt
+
+        exchanges = frozenset(ccxt.exchanges)
+    merged = {exchange: set(entries) for exchange, entries in READ_TRADE.items()}
+    for exchange, entries in allow.items():
+        if exchange not in exchanges:
+            raise InputError(f"allow.{exchange}", "is not a ccxt exchange id")
+        if not isinstance(entries, list):
+            raise InputError(f"allow.{exchange}", "must be a list of [api, method, path]")
+        for i, entry in enumerate(entries):
+            merged.setdefault(exchange, set()).add(_entry(f"allow.{exchange}[{i}]", entry))
+    return {exchange: frozenset(entries) for exchange, entries in merged.items()}
+
+
+def _entry(field_name: str, entry: Any) -> Endpoint:
+    if not (isinstance(entry, list) and len(entry) == 3 and all(isinstance(x, str) and x for x in entry)):
+        raise InputError(field_name, "must be [api, method, path], three non-empty strings "
+                                     "(as ccxt passes them to sign(), the api joined with '/')")
+    api, method, path = entry
+    if method.upper() not in METHODS:
+        raise InputError(field_name, f"method must be one of {', '.join(sorted(METHODS))}")
+    reason = forbidden(api, path)
+    if reason is not None:
+        raise InputError(field_name, f"{api} {path} is never signed ({reason.value}); take it out")
+    return api, method.upper(), path
+
+
 @dataclass
 class Policy:
     buckets: Buckets  # the per-credential token buckets (they hold the rate)
     clock: Callable[[], float] = time.monotonic
     max_recv_window_ms: int = 10_000
-    allow: dict[str, frozenset[tuple[str, str, str]]] = field(default_factory=lambda: dict(READ_TRADE))
+    allow: dict[str, frozenset[Endpoint]] = field(default_factory=lambda: dict(READ_TRADE))
     # Endpoints already found allowed (a subset of ``allow``, so it stays small): they skip the patterns.
     _cleared: set[tuple[str, str, str, str]] = field(default_factory=set)
 
     def check(self, exchange: str, api: Any, method: str, path: str, params: Any, context: dict[str, Any]) -> None:
-        endpoint = (exchange, api_name(api), method, path)
+        endpoint = (exchange, api_path(api), method, path)
         if endpoint not in self._cleared:
             self._check_endpoint(*endpoint)
             self._cleared.add(endpoint)
@@ -133,9 +200,9 @@ class Policy:
             raise Refused(Reason.CLOCK_OFFSET_TOO_LARGE, f"timeDifference above {MAX_CLOCK_OFFSET_MS} ms")
 
     def _check_endpoint(self, exchange: str, name: str, method: str, path: str) -> None:
-        for pattern, reason in FORBIDDEN:
-            if pattern.search(path):
-                raise Refused(reason, f"{method} {name} {path} is never signed")
+        reason = forbidden(name, path)
+        if reason is not None:
+            raise Refused(reason, f"{method} {name} {path} is never signed")
         if (name, method.upper(), path) not in self.allow.get(exchange, frozenset()):
             raise Refused(Reason.ENDPOINT_NOT_ALLOWED, f"{method} {name} {path} is not on the {exchange} allowlist")
 
