@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import ccxt
+
 from ..errors import InputError, SignerRefused
 from .buckets import Buckets
 
@@ -131,10 +133,10 @@ def forbidden(api: str, path: str) -> Reason | None:
     return None
 
 
-def allowlists(added: Any, exchanges: frozenset[str] | None = None) -> dict[str, frozenset[Endpoint]]:
+def allowlists(added: Any) -> dict[str, frozenset[Endpoint]]:
     """The built-in allowlists with an operator's entries added, from a policy file's content:
     ``{"allow": {"gate": [["private/spot", "GET", "accounts"], ...]}}``. Every entry is checked; errors name
-    the entry (``allow.gate[2]``). ``exchanges``: the exchange ids that may be named (ccxt's, by default)."""
+    the entry (``allow.gate[2]``)."""
     if not isinstance(added, Mapping):
         raise InputError("policy", "must be an object with an 'allow' object")
     unknown = sorted(set(added) - {"allow"})
@@ -143,13 +145,9 @@ def allowlists(added: Any, exchanges: frozenset[str] | None = None) -> dict[str,
     allow = added.get("allow", {})
     if not isinstance(allow, Mapping):
         raise InputError("allow", "must be an object: exchange id -> list of [api, method, path]")
-    if exchanges is None:
-        import ccxt
-
-        exchanges = frozenset(ccxt.exchanges)
     merged = {exchange: set(entries) for exchange, entries in READ_TRADE.items()}
     for exchange, entries in allow.items():
-        if exchange not in exchanges:
+        if exchange not in ccxt.exchanges:
             raise InputError(f"allow.{exchange}", "is not a ccxt exchange id")
         if not isinstance(entries, list):
             raise InputError(f"allow.{exchange}", "must be a list of [api, method, path]")
