@@ -119,7 +119,7 @@ def api_path(api: Any) -> str:
     have the same path under several sub-APIs, spot and margin, say: the first element alone would not
     tell them apart.)"""
     if isinstance(api, (list, tuple)):
-        return "/".join(map(str, api))
+        return str(api[0]) if len(api) == 1 else "/".join(map(str, api))  # one element: the common case, cheaper
     return str(api)
 
 
