@@ -6,16 +6,17 @@ refuses it over its socket with a reason code, and the refusal is audited.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import ccxt
 import pytest
-from signer_support import SignerProcess, client, signer, store  # noqa: F401  (fixtures)
 
 from cexlink.ccxt import remote
 from cexlink.errors import SignerRefused
 from cexlink.sandbox.clients import point_ccxt
 from cexlink.signer.client import SignerClient
+from signer_support import SignerProcess, client, signer, store  # noqa: F401  (fixtures)
 
 # (exchange, what, call, expected reason)
 CORPUS: list[tuple[str, str, Any, str]] = [
@@ -91,12 +92,18 @@ def test_a_credential_signs_only_for_its_exchange(new_key, client: SignerClient)
 def test_per_credential_rate_limit(new_key, client: SignerClient) -> None:
     cred = store(client, new_key("binance"), "binance")
     outcomes = []
-    for _ in range(150):  # default: 100 burst, 50/s
+    started = time.monotonic()
+    for _ in range(200):  # default: 100 burst, 50/s
         try:
             client.sign(cred, "binance", ["private"], "GET", "account", {})
             outcomes.append("ok")
         except SignerRefused as e:
             outcomes.append(e.reason)
-    assert outcomes.count("ok") >= 100 and outcomes[-1] == "rate_limited"
+    elapsed = time.monotonic() - started
+    signed = outcomes.count("ok")
+    # The burst, then no more than the rate refills while the calls go on (which call a refilled token falls
+    # to depends on the machine's speed, so not which ones: how many).
+    assert 100 <= signed <= 100 + 50 * elapsed + 1
+    assert outcomes.count("rate_limited") == 200 - signed > 0
     other = store(client, new_key("binance"), "binance")  # another key is unaffected
     assert client.sign(other, "binance", ["private"], "GET", "account", {})["url"]
