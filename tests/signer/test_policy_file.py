@@ -49,15 +49,14 @@ def test_a_policy_file_lets_another_exchange_sign_through_the_same_path(tmp_path
             local = _local_gate(signed["headers"]["Timestamp"]).sign(path, ["private", "spot"], method,
                                                                      dict(params))
             assert signed == {k: local.get(k) for k in ("url", "method", "headers", "body")}
-        refused = {}
+        reasons = []
         for api, method, path in ((["private", "margin"], "GET", "accounts"),  # not on the list: another sub-API
                                   (["private", "withdrawals"], "POST", "withdrawals"),
-                                  (["private", "subAccounts"], "POST", "sub_accounts")):
+                                  (["private", "subAccounts"], "POST", "sub_accounts")):  # named by its api path
             with pytest.raises(SignerRefused) as e:
                 client.sign(cred, "gate", api, method, path, {})
-            refused[path if path != "accounts" else "margin accounts"] = e.value.reason
-        assert refused == {"margin accounts": "endpoint_not_allowed", "withdrawals": "withdrawal_forbidden",
-                           "sub_accounts": "subaccount_forbidden"}  # the api path names it where the path does not
+            reasons.append(e.value.reason)
+        assert reasons == ["endpoint_not_allowed", "withdrawal_forbidden", "subaccount_forbidden"]
     finally:
         client.close()
         proc.stop()

@@ -57,21 +57,21 @@ def _config(data_dir: Path, store: str | None, exchange_url: list[str] | None, r
 
 
 def _policy_file(path: Path | None) -> dict[str, Any]:
-    """The allowlists with a policy file's entries added ({} without one): a bad file is a usage error that
-    names the entry, before anything starts."""
+    """The allowlists with a policy file's entries added (the built-in ones without a file): a bad file is a
+    usage error that names the entry, before anything starts."""
     from ..errors import InputError
     from .policy import allowlists
 
-    if path is None:
-        return {}
+    content: Any = {}
+    if path is not None:
+        try:
+            content = json.loads(path.read_text())
+        except OSError as e:
+            raise typer.BadParameter(f"cannot read {path}: {e.strerror}", param_hint="--policy-file") from None
+        except ValueError as e:
+            raise typer.BadParameter(f"{path} is not JSON: {e}", param_hint="--policy-file") from None
     try:
-        content = json.loads(path.read_text())
-    except OSError as e:
-        raise typer.BadParameter(f"cannot read {path}: {e.strerror}", param_hint="--policy-file") from None
-    except ValueError as e:
-        raise typer.BadParameter(f"{path} is not JSON: {e}", param_hint="--policy-file") from None
-    try:
-        return {"allow": allowlists(content)}
+        return allowlists(content)
     except InputError as e:
         raise typer.BadParameter(str(e), param_hint="--policy-file") from None
 
@@ -127,11 +127,11 @@ def serve(
     if http and not token:
         raise typer.BadParameter("an HTTP Sign Center needs --token-file", param_hint="--http")
 
-    policy = _policy_file(policy_file)
+    allow = _policy_file(policy_file)
 
     def config(suffix: str = "") -> Any:
         return _config(data_dir, store, exchange_url, replica + suffix, rate_per_credential=rate_per_credential,
-                       burst_per_credential=burst_per_credential, **policy)
+                       burst_per_credential=burst_per_credential, allow=allow)
 
     def make_engine(suffix: str, buckets: Any) -> SignCenter:
         provider = _kek(kek, pkcs11_lib, pkcs11_token, pkcs11_pin_file)  # in the process that uses it

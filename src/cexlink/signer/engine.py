@@ -33,10 +33,8 @@ from .doorbell import Doorbell
 from .kek import KekProvider, KekRetired, KeyFileKek
 from .keystore import Binding, SealBroken, open_sealed, rewrap, seal
 from .mapped import DEFAULT_RESERVE
-from .policy import READ_TRADE, Endpoint, Policy, Reason, Refused
+from .policy import READ_TRADE, SUPPORTED, Endpoint, Policy, Reason, Refused
 from .store import PG_SCHEMA, CredentialRow, SignerStore
-
-SUPPORTED = frozenset(ccxt.exchanges)
 
 
 @dataclass

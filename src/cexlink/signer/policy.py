@@ -105,6 +105,7 @@ READ_TRADE: dict[str, frozenset[Endpoint]] = {
 
 MAX_CLOCK_OFFSET_MS = 60_000  # a caller may correct for exchange clock skew, not mint far-future requests
 METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH"})
+SUPPORTED = frozenset(ccxt.exchanges)  # the exchange ids a credential or an allowlist may name
 
 
 def api_name(api: Any) -> str:
@@ -147,7 +148,7 @@ def allowlists(added: Any) -> dict[str, frozenset[Endpoint]]:
         raise InputError("allow", "must be an object: exchange id -> list of [api, method, path]")
     merged = {exchange: set(entries) for exchange, entries in READ_TRADE.items()}
     for exchange, entries in allow.items():
-        if exchange not in ccxt.exchanges:
+        if exchange not in SUPPORTED:
             raise InputError(f"allow.{exchange}", "is not a ccxt exchange id")
         if not isinstance(entries, list):
             raise InputError(f"allow.{exchange}", "must be a list of [api, method, path]")
