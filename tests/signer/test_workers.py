@@ -40,9 +40,13 @@ def _children(pid: int) -> set[int]:
 
 
 def _clients_by_worker(sock: Path, workers: int) -> dict[str, SignerClient]:
-    """A connection to each worker: connect until every replica has answered ``health``."""
+    """A connection to each worker: connect until every replica has answered ``health``.
+
+    Bounded by time, not by tries: a replacement worker is a live child some seconds before it accepts (it
+    imports ccxt first), and until then every connection goes to the worker that is already accepting."""
     by_replica: dict[str, SignerClient] = {}
-    for _ in range(200):
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
         client = SignerClient(socket_path=sock)
         replica = client._call("health", {})["replica"]
         if replica in by_replica:
@@ -51,6 +55,7 @@ def _clients_by_worker(sock: Path, workers: int) -> dict[str, SignerClient]:
             by_replica[replica] = client
         if len(by_replica) == workers:
             return by_replica
+        time.sleep(0.01)
     raise AssertionError(f"only {sorted(by_replica)} answered")
 
 
