@@ -24,7 +24,7 @@ import requests
 from requests.structures import CaseInsensitiveDict
 
 from .errors import SignerRefused, SignerUnavailable
-from .signer.policy import api_name
+from .signer.policy import api_path
 
 PLACEHOLDER = "held-by-sign-center"  # non-empty, so ccxt's credential checks pass on the caller side
 FORWARDED = frozenset({"okx"})
@@ -33,7 +33,8 @@ _classes: dict[tuple[str, bool], type] = {}
 
 
 def _is_public(api: Any) -> bool:
-    return "public" in api_name(api).lower()
+    # The whole api path: many exchanges name the sub-API first and the access second (MEXC ``spot/public``).
+    return "public" in api_path(api).lower()
 
 
 def _context(exchange: Any) -> dict[str, Any]:

@@ -75,6 +75,22 @@ def test_signatures_go_only_where_the_sign_center_says(sandbox, new_key, client:
     assert request["url"].startswith(sandbox.url + "/api/v3/account?")
 
 
+@pytest.mark.parametrize(("exchange", "section", "path"), [("mexc", "spot", "ping"),
+                                                      ("htx", "spot", "v1/common/timestamp"),
+                                                      ("cryptocom", "v1", "public/get-instruments")])
+def test_public_calls_stay_local_where_the_access_is_named_second(client: SignerClient, exchange: str, section: str,
+                                                                   path: str) -> None:
+    """MEXC, HTX and Crypto.com name the sub-API first (``["spot", "public"]``): a public call is built on the
+    caller's side as ccxt builds it, and only the private one goes to the Sign Center (whose policy here has no
+    endpoint of theirs, so it refuses)."""
+    cred = client.store("user-3", exchange, "k" * 32, "s" * 64)["credential_id"]
+    ex = remote(exchange, cred, client)
+    assert ex.sign(path, [section, "public"], "GET", {}) == getattr(ccxt, exchange)().sign(path, [section, "public"],
+                                                                                          "GET", {})
+    with pytest.raises(ccxt.PermissionDenied, match="endpoint_not_allowed"):
+        ex.sign(path, [section, "private"], "GET", {})
+
+
 def test_pipelined_async_requests_match_their_answers(new_key, signer: SignerProcess) -> None:
     key = new_key("binance")
 

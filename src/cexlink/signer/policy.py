@@ -108,13 +108,6 @@ METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH"})
 SUPPORTED = frozenset(ccxt.exchanges)  # the exchange ids a credential or an allowlist may name
 
 
-def api_name(api: Any) -> str:
-    """ccxt passes ``api`` as a list (``['private']``) or a string; the first element names it."""
-    if isinstance(api, (list, tuple)) and api:  # a tuple of types: a union here costs a call per check
-        return str(api[0])
-    return str(api)
-
-
 def api_path(api: Any) -> str:
     """The whole api, as the policy knows it: ``['private', 'spot']`` is ``private/spot``. (Many exchanges
     have the same path under several sub-APIs, spot and margin, say: the first element alone would not
