@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from cexlink.errors import SignerRefused
-from cexlink.signer.audit import GENESIS, record_hash, verify
+from cexlink.signer.audit import GENESIS, AuditUnavailable, record_hash, verify
 from cexlink.signer.client import SignerClient
 from cexlink.signer.engine import SignCenter, SignerConfig
+from cexlink.signer.mapped import DEFAULT_RESERVE
 from signer_support import audit_records, start_signer, store, verify_cli
 
 
@@ -269,3 +270,24 @@ def test_a_hole_a_power_loss_left_is_found(audited: tuple) -> None:
     log.write_bytes(b"\n".join(lines))
     code, result = verify_cli(data_dir)
     assert code == 1 and result["first_bad_seq"] == 4 and "not a complete record" in result["problem"]
+
+
+def test_a_start_that_cannot_record_its_cut_changes_nothing_and_leaves_the_log_free(tmp_path: Path) -> None:
+    """The cut of a torn tail and its ``recover`` record go together: when the log cannot grow for the record
+    (a full disk), the start fails with a clear error before it cuts anything, and lets the log go; the next
+    start cuts the same tail and records it."""
+    out = subprocess.run([sys.executable, "-c", CRASH_MID_COPY, str(tmp_path)], capture_output=True, timeout=60)
+    assert out.returncode == -9, out.stderr
+    log = tmp_path / "audit-0.log"
+    content = log.read_bytes().rstrip(b"\0")
+    # Room for the store's files, not for the log's reserve (its growth is all or nothing).
+    with file_size_limit(DEFAULT_RESERVE // 2), pytest.raises(AuditUnavailable, match="audit-0.log is not writable"):
+        SignCenter(SignerConfig(tmp_path))
+    assert log.read_bytes().rstrip(b"\0") == content  # the torn record is still there, for the next start
+    center = SignCenter(SignerConfig(tmp_path))  # not "open in another process": the failed start let it go
+    center.close()
+    recs = [r for r in audit_records(log) if not r.get("checkpoint")]
+    assert [r["action"] for r in recs] == ["intake", "sign", "sign", "recover"]
+    torn = content.rsplit(b"\n", 1)[1]
+    assert torn.startswith(b'{"action":"sign"') and recs[-1]["outcome"] == f"torn_tail:{len(torn)}"
+    assert verify(log, center.secrets.checkpoint_key.public_key()).ok

@@ -101,7 +101,11 @@ class AuditLog:
         self._syncer = ThreadPoolExecutor(1, thread_name_prefix="audit-sync")  # one: checkpoints durable in order
         self._unsynced: bytes | None = None  # a checkpoint line whose fsyncs failed on the syncer
         if torn:
-            self.append("recover", f"torn_tail:{torn}")
+            try:
+                self.append("recover", f"torn_tail:{torn}")
+            except BaseException:
+                self._release()  # a start that cannot say what it cut must not keep the log from the next one
+                raise
 
     def _recover(self) -> tuple[int, int, str]:
         """(bytes cut, sequence number, hash) at the log's end, read backwards from it. A last line without its
@@ -116,7 +120,10 @@ class AuditLog:
             if last is not None or whole:
                 torn = len(lines[-1])
                 if torn:
-                    self.file.cut(self.file.end - torn)
+                    try:
+                        self.file.cut(self.file.end - torn)
+                    except OSError as e:
+                        raise self._not_writable(e) from None
                 return (torn, *(last or (0, GENESIS)))
             size *= 4
 
@@ -155,7 +162,10 @@ class AuditLog:
         try:
             self.file.append(data)
         except OSError as e:
-            raise AuditUnavailable(f"audit log {self.path.name} is not writable: {e.strerror or e}") from None
+            raise self._not_writable(e) from None
+
+    def _not_writable(self, e: OSError) -> AuditUnavailable:
+        return AuditUnavailable(f"audit log {self.path.name} is not writable: {e.strerror or e}")
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -217,9 +227,12 @@ class AuditLog:
         try:
             self.checkpoint()
         finally:
-            self._syncer.shutdown(wait=True)
-            self.file.close()
-            os.close(self.cp_fd)
+            self._release()
+
+    def _release(self) -> None:
+        self._syncer.shutdown(wait=True)
+        self.file.close()
+        os.close(self.cp_fd)
 
 
 @dataclass

@@ -56,10 +56,14 @@ class MappedAppendFile:
         return os.pread(self.fd, self.end - start, start)
 
     def cut(self, end: int) -> None:
-        """Drop the content after ``end`` (recovery, before the first append)."""
+        """Drop the content after ``end`` (recovery, before the first append). The space for what follows is
+        reserved first and the cut bytes become reserve (NULs): if the file cannot grow, ``OSError`` and nothing
+        changed, so the next open finds the same content: a full disk does not leave a cut without its record."""
         if self._map is not None or not 0 <= end <= self.end:
             raise ValueError("cut only before the first append, inside the content")
-        os.ftruncate(self.fd, end)
+        cut = self.end - end
+        self._grow(end + max(cut, _PAGE), base=end - end % _PAGE)
+        self._map[end - self._base:end + cut - self._base] = bytes(cut)  # type: ignore[index]
         self.end = end
 
     def append(self, data: bytes) -> None:
@@ -71,8 +75,8 @@ class MappedAppendFile:
         self._map[self.end - base:end - base] = data  # type: ignore[index]
         self.end = end
 
-    def _grow(self, end: int) -> None:
-        base = self.end - self.end % _PAGE
+    def _grow(self, end: int, base: int | None = None) -> None:
+        base = self.end - self.end % _PAGE if base is None else base
         length = max(self.reserve, end - base + _PAGE - (end - base) % _PAGE)
         os.posix_fallocate(self.fd, base, length)  # ENOSPC / EFBIG here, not SIGBUS later
         new = mmap.mmap(self.fd, length, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=base)
