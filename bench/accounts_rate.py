@@ -65,7 +65,7 @@ from cexlink.signer.client import AsyncSignerClient
 from cexlink.storage.db import make_engine, make_session_factory, migrate
 from cexlink.storage.repositories import Accounts, Users
 
-from .common import percentile, report, sandbox_process, signer_process
+from .common import cpu_seconds, percentile, report, sandbox_process, signer_process
 
 EXCHANGES = ("binance", "okx", "bybit")
 CONNECTS = 300
@@ -282,12 +282,7 @@ async def _keys_and_credentials(url: str, sock: Path, exchanges: list[str], owne
 
 def _cpu(pids: dict[str, int]) -> dict[str, float]:
     """CPU seconds (user + system) used so far by this process and the named child processes."""
-    tick = os.sysconf("SC_CLK_TCK")
-    out = {"API service (this process)": time.process_time()}
-    for name, pid in pids.items():
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        out[name] = (int(fields[11]) + int(fields[12])) / tick
-    return out
+    return {"API service (this process)": time.process_time()} | {name: cpu_seconds(pid) for name, pid in pids.items()}
 
 
 def _children() -> dict[str, int]:

@@ -4,6 +4,7 @@ percentiles, result lines."""
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -56,6 +57,24 @@ def report(name: str, value: float, unit: str, baseline: float | None = None, ba
 
 
 median = statistics.median
+
+
+def proc_stat(pid: int | str) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first, then parent pid); [] if gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU time so far of a process (and, with ``children``, of its children alive now: a Sign
+    Center's workers)."""
+    pids = [str(pid)]
+    if children:
+        pids += [p for p in os.listdir("/proc") if p.isdigit() and proc_stat(p)[1:2] == [str(pid)]]
+    ticks = sum(int(f[11]) + int(f[12]) for f in map(proc_stat, pids) if f)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager

@@ -53,7 +53,7 @@ from cexlink.ccxt import remote
 from cexlink.sandbox.clients import ccxt_client, point_ccxt
 from cexlink.signer.client import AsyncSignerClient, SignerClient
 
-from .common import bare_signer_process, median, percentile, report, sandbox_process, signer_process
+from .common import bare_signer_process, cpu_seconds, median, percentile, report, sandbox_process, signer_process
 
 REQUEST = ("binance", ["private"], "GET", "account", {})
 DURATION = 3.0  # seconds per signing measurement
@@ -113,9 +113,9 @@ def _concurrent(sock: Path, cred: str) -> tuple[float, list[float]]:
 
 def _concurrent_cpu(sock: Path, cred: str, pid: int) -> tuple[float, list[float], float]:
     """``_concurrent`` against the server process ``pid``: (signs/s, latencies, its CPU µs per signature)."""
-    cpu0 = _cpu_seconds(pid)
+    cpu0 = cpu_seconds(pid, children=True)
     rate, latencies = _concurrent(sock, cred)
-    cpu = (_cpu_seconds(pid) - cpu0) / (len(latencies) + WARM_UP * WORKERS) * 1e6  # timed calls + warm-up
+    cpu = (cpu_seconds(pid, children=True) - cpu0) / (len(latencies) + WARM_UP * WORKERS) * 1e6  # timed calls + warm-up
     return rate, latencies, cpu
 
 
@@ -275,22 +275,6 @@ def _met(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time so far of a process and its children alive now (a Sign Center's workers)."""
-    def stat(p: str) -> list[str]:
-        try:
-            return Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return []
-
-    ticks = 0
-    for p in [str(pid), *(p for p in os.listdir("/proc") if p.isdigit() and stat(p)[1:2] == [str(pid)])]:
-        fields = stat(p)
-        if fields:
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
 def _machine_busy(seconds: float = 1.0) -> float:
     """Fraction of all cores busy (anyone's work) over ``seconds``: the load this run shares the machine with."""
     def sample() -> tuple[int, int]:
@@ -311,9 +295,9 @@ def _signing(client: SignerClient, cred: str, sock: Path, pid: int, key: dict[st
         client._call("health", {})
     count, elapsed, lat = _sign_loop(client, cred, DURATION / 2, op="health")
     h50, h99 = percentile(lat, 50) * 1e6, percentile(lat, 99) * 1e6
-    cpu0 = _cpu_seconds(pid)
+    cpu0 = cpu_seconds(pid, children=True)
     count, elapsed, lat = _sign_loop(client, cred, DURATION)
-    cpu_per_sign = (_cpu_seconds(pid) - cpu0) / count * 1e6
+    cpu_per_sign = (cpu_seconds(pid, children=True) - cpu0) / count * 1e6
     one = count / elapsed
     p50, p99 = percentile(lat, 50) * 1e6, percentile(lat, 99) * 1e6
     report("signer: signs/s, 1 client (UDS)", one, "signs/s", floor, "ccxt in-process sign()", target="≥ 5,000/s")
