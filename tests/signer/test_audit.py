@@ -243,12 +243,17 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
+def _killed_mid_copy(data_dir: Path) -> Path:
+    """A Sign Center's process killed in the middle of copying its fourth record; its audit log."""
+    out = subprocess.run([sys.executable, "-c", CRASH_MID_COPY, str(data_dir)], capture_output=True, timeout=60)
+    assert out.returncode == -9, out.stderr
+    return data_dir / "audit-0.log"
+
+
 def test_a_record_torn_by_a_crash_is_cut_at_the_next_start_and_the_cut_recorded(tmp_path: Path) -> None:
     """A process killed in the middle of copying a record (which it had not answered) leaves that record's
     first bytes and the reserve's NULs. The next start cuts both, says so in a record, and the chain verifies."""
-    out = subprocess.run([sys.executable, "-c", CRASH_MID_COPY, str(tmp_path)], capture_output=True, timeout=60)
-    assert out.returncode == -9, out.stderr
-    log = tmp_path / "audit-0.log"
+    log = _killed_mid_copy(tmp_path)
     raw = log.read_bytes()
     assert raw.endswith(b"\0") and b'"credential_id":"cred_' in raw.rstrip(b"\0").rsplit(b"\n", 1)[1]
     center = SignCenter(SignerConfig(tmp_path))
@@ -276,9 +281,7 @@ def test_a_start_that_cannot_record_its_cut_changes_nothing_and_leaves_the_log_f
     """The cut of a torn tail and its ``recover`` record go together: when the log cannot grow for the record
     (a full disk), the start fails with a clear error before it cuts anything, and lets the log go; the next
     start cuts the same tail and records it."""
-    out = subprocess.run([sys.executable, "-c", CRASH_MID_COPY, str(tmp_path)], capture_output=True, timeout=60)
-    assert out.returncode == -9, out.stderr
-    log = tmp_path / "audit-0.log"
+    log = _killed_mid_copy(tmp_path)
     content = log.read_bytes().rstrip(b"\0")
     # Room for the store's files, not for the log's reserve (its growth is all or nothing).
     with file_size_limit(DEFAULT_RESERVE // 2), pytest.raises(AuditUnavailable, match="audit-0.log is not writable"):

@@ -145,8 +145,7 @@ def allowlists(added: Any) -> dict[str, frozenset[Endpoint]]:
             raise InputError(f"allow.{exchange}", "is not a ccxt exchange id")
         if not isinstance(entries, list):
             raise InputError(f"allow.{exchange}", "must be a list of [api, method, path]")
-        for i, entry in enumerate(entries):
-            merged.setdefault(exchange, set()).add(_entry(f"allow.{exchange}[{i}]", entry))
+        merged.setdefault(exchange, set()).update(_entry(f"allow.{exchange}[{i}]", e) for i, e in enumerate(entries))
     return {exchange: frozenset(entries) for exchange, entries in merged.items()}
 
 
