@@ -42,6 +42,7 @@ class SignerConfig:
     data_dir: Path
     store_url: str | None = None  # default: sqlite file in data_dir
     exchange_urls: dict[str, str] = field(default_factory=dict)  # exchange -> base URL (the sandbox); else real
+    egress_ips: list[str] = field(default_factory=list)  # source addresses forward may be asked to send from
     cache_ttl_s: float = 300.0
     max_recv_window_ms: int = 10_000
     rate_per_credential: float = 50.0

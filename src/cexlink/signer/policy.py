@@ -37,6 +37,11 @@ class Reason(StrEnum):
     TRANSFER_FORBIDDEN = "transfer_forbidden"
     SUBACCOUNT_FORBIDDEN = "subaccount_forbidden"
     KEY_MANAGEMENT_FORBIDDEN = "key_management_forbidden"
+    PAYMENT_FORBIDDEN = "payment_forbidden"  # gift cards, Pay, C2C/P2P: funds leave the account another way
+    POSITION_MOVE_FORBIDDEN = "position_move_forbidden"  # positions moved to another account
+    PARAMETER_FORBIDDEN = "parameter_forbidden"  # a parameter that would override the Sign Center's clock or auth
+    PATH_REWRITTEN = "path_rewritten"  # the request sign() produced is not the allowlisted one (method/path/query)
+    EGRESS_NOT_ALLOWED = "egress_not_allowed"  # forward asked to leave from an address not configured
     RECV_WINDOW_TOO_LARGE = "recv_window_too_large"
     CLOCK_OFFSET_TOO_LARGE = "clock_offset_too_large"
     RATE_LIMITED = "rate_limited"
