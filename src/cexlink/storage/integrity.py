@@ -26,6 +26,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "uq_users_name": ("name", "a user with this name already exists"),
     "uq_api_tokens_token_hash": ("token_hash", "token collision; issue another"),
     "uq_orders_account_id_exchange_order_id": ("exchange_order_id", "this order is already recorded"),
+    "uq_audit_anchors_log_seq": ("seq", "this checkpoint head is already stored"),
 }
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from cexlink.domain.statuses import Status
@@ -21,10 +21,11 @@ from cexlink.errors import InputError
 from cexlink.storage.consumers import Bots, Deals, Orders, SmartTrades, owned_account
 from cexlink.storage.errors import NotFound
 from cexlink.storage.integrity import translated
-from cexlink.storage.tables import ApiToken, Bot, Deal, Event, ExchangeAccount, Order, SmartTrade, User
+from cexlink.storage.tables import ApiToken, AuditAnchor, Bot, Deal, Event, ExchangeAccount, Order, SmartTrade, User
 from cexlink.storage.types import utcnow
 
-__all__ = ["Accounts", "Bots", "Deals", "Events", "Orders", "Repos", "SmartTrades", "Users", "hash_token"]
+__all__ = ["Accounts", "AuditAnchors", "Bots", "Deals", "Events", "Orders", "Repos", "SmartTrades", "Users",
+           "hash_token"]
 
 Clock = Callable[[], datetime]
 TOKEN_PREFIX = "cxl_"
@@ -61,18 +62,30 @@ class Users:
     def by_name(self, name: str) -> User | None:
         return self.s.scalar(select(User).where(User.name == name))
 
-    def issue_token(self, user_id: int, label: str = "") -> str:
-        """A new API token, returned in plaintext this once; only its SHA-256 is kept."""
+    def issue_token(self, user_id: int, label: str = "", expires_at: datetime | None = None) -> str:
+        """A new API token, returned in plaintext this once; only its SHA-256 is kept. ``expires_at`` (aware):
+        refused from then on; None: valid until revoked."""
+        return self.issue(user_id, label, expires_at)[0]
+
+    def issue(self, user_id: int, label: str = "", expires_at: datetime | None = None) -> tuple[str, ApiToken]:
+        """``issue_token`` with the stored row (its id, to list or revoke it later)."""
         self.get(user_id)
+        if not isinstance(label, str) or len(label) > 200:
+            raise InputError("label", "must be text of at most 200 characters")
+        if expires_at is not None and (not isinstance(expires_at, datetime) or expires_at.tzinfo is None):
+            raise InputError("expires_at", "must be a timezone-aware (UTC) datetime")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        row = ApiToken(user_id=user_id, token_hash=hash_token(token), label=label, created_at=self.clock(),
+                       expires_at=expires_at)
         with translated(self.s):
-            self.s.add(ApiToken(user_id=user_id, token_hash=hash_token(token), label=label, created_at=self.clock()))
+            self.s.add(row)
             self.s.flush()
-        return token
+        return token, row
 
     def user_for_token(self, token: str) -> User | None:
         """The user a live token belongs to, noting when it was used. The lookup is by the hash of a 256-bit
-        random token, so an index lookup leaks nothing a timing attacker could use."""
+        random token, so an index lookup leaks nothing a timing attacker could use. Read from the database on
+        every call (no cache): a token revoked or expired is refused at once by every API process."""
         if not token.startswith(TOKEN_PREFIX):
             return None
         row = self.s.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token),
@@ -80,22 +93,33 @@ class Users:
         if row is None:
             return None
         now = self.clock()
+        if row.expires_at is not None and _utc(row.expires_at) <= now:
+            return None
         # "Last used" to the minute: a database write on every API call would cost more than the call.
         if row.last_used_at is None or (now - _utc(row.last_used_at)).total_seconds() >= LAST_USED_RESOLUTION_S:
             row.last_used_at = now
             self.s.flush()
         return self.s.get(User, row.user_id)
 
-    def tokens(self, user_id: int) -> list[ApiToken]:
-        return list(self.s.scalars(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)))
+    def tokens(self, user_id: int | None = None) -> list[ApiToken]:
+        """One user's tokens (None: everyone's, for administrators), oldest first."""
+        q = select(ApiToken) if user_id is None else select(ApiToken).where(ApiToken.user_id == user_id)
+        return list(self.s.scalars(q.order_by(ApiToken.id)))
 
-    def revoke_token(self, user_id: int, token_id: int) -> None:
-        row = self.s.scalar(select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user_id))
+    def token(self, user_id: int | None, token_id: int) -> ApiToken:
+        """One token of the user (None: of anyone); another user's is not found, exactly like a missing one."""
+        q = select(ApiToken).where(ApiToken.id == token_id)
+        row = self.s.scalar(q if user_id is None else q.where(ApiToken.user_id == user_id))
         if row is None:
             raise NotFound("token", token_id)
+        return row
+
+    def revoke_token(self, user_id: int | None, token_id: int) -> ApiToken:
+        row = self.token(user_id, token_id)
         if row.revoked_at is None:
             row.revoked_at = self.clock()
             self.s.flush()
+        return row
 
 
 # Fields a connection may change after it is made. Not owner, exchange or exchange uid: an Update API Key must
@@ -166,6 +190,30 @@ class Accounts:
             self.s.flush()
         return account
 
+    def swap_credential(self, owner_id: int, account_id: int, old_credential_id: str, /,
+                        **fields: Any) -> ExchangeAccount | None:
+        """Compare-and-swap the connection's credential: only while it still holds ``old_credential_id``.
+        Returns None when another change (a parallel Update API Key, a Delete) got there first: a plain
+        read-then-write would let two updates both "win" and leave a live credential nothing points at.
+        ``fields`` must name the new ``credential_id``; the rest is applied in the same transaction."""
+        if "credential_id" not in fields:
+            raise InputError("credential_id", "is required to swap a credential")
+        unknown = sorted(set(fields) - UPDATABLE)
+        if unknown:
+            raise InputError(unknown[0], "cannot be changed on an existing connection")
+        swap = {k: fields.pop(k) for k in ("credential_id", "key_fingerprint", "masked_key") if k in fields}
+        stmt = (update(ExchangeAccount)
+                .where(ExchangeAccount.id == account_id, ExchangeAccount.owner_id == owner_id,
+                       ExchangeAccount.credential_id == old_credential_id)
+                .values(**swap, updated_at=self.clock())
+                .execution_options(synchronize_session=False))
+        with translated(self.s):
+            swapped = self.s.execute(stmt).rowcount  # type: ignore[attr-defined]
+        if swapped != 1:
+            return None
+        self.s.expire_all()  # the row changed under any copy this session holds
+        return self.update(owner_id, account_id, **fields)
+
     def delete(self, owner_id: int, account_id: int) -> None:
         """Remove the connection with its bots, deals, SmartTrades and orders (the database cascades); its events
         stay. Whether deleting is allowed (no active consumers) is the service's decision, not this one's."""
@@ -216,6 +264,59 @@ class Events:
         return list(self.s.scalars(q.order_by(Event.time.desc(), Event.id.desc()).limit(limit)))
 
 
+HEAD_FIELDS = ("log", "seq", "hash", "time", "sig")
+
+
+class AuditAnchors:
+    """The Sign Center's checkpoint heads kept in the app database (see ``tables.AuditAnchor``)."""
+
+    def __init__(self, session: Session, clock: Clock = utcnow) -> None:
+        self.s, self.clock = session, clock
+
+    @staticmethod
+    def check(head: Any) -> dict[str, Any]:
+        """A head as the Sign Center sends it, checked field by field (a malformed one is refused, naming the
+        field, rather than stored as an anchor that no verification could use)."""
+        if not isinstance(head, Mapping):
+            raise InputError("heads", "each head must be an object with log, seq, hash, time, sig")
+        kinds: dict[str, type] = {"log": str, "seq": int, "hash": str, "time": int, "sig": str}
+        limits = {"log": 200, "hash": 128, "sig": 512}
+        for name, kind in kinds.items():
+            value = head.get(name)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise InputError(f"heads.{name}", f"must be {'an integer' if kind is int else 'text'}")
+            if kind is int and not 0 <= value < 2**63:
+                raise InputError(f"heads.{name}", "must be between 0 and 2^63-1")
+            if kind is str and not 0 < len(value) <= limits[name]:
+                raise InputError(f"heads.{name}", f"must be 1 to {limits[name]} characters")
+        return {k: head[k] for k in HEAD_FIELDS}
+
+    def add_new(self, heads: Sequence[Any]) -> int:
+        """Store the heads not stored yet (by log and seq); returns how many were new."""
+        added = 0
+        for head in map(self.check, heads):
+            seen = self.s.scalar(select(AuditAnchor.id).where(AuditAnchor.log == head["log"],
+                                                              AuditAnchor.seq == head["seq"]))
+            if seen is None:
+                with translated(self.s):
+                    self.s.add(AuditAnchor(**head, fetched_at=self.clock()))
+                    self.s.flush()
+                added += 1
+        return added
+
+    def newest(self) -> list[dict[str, Any]]:
+        """The newest head of each log (highest seq), by log name: the anchor file's ``heads``."""
+        top = (select(AuditAnchor.log, func.max(AuditAnchor.seq).label("seq"))
+               .group_by(AuditAnchor.log).subquery())
+        rows = self.s.scalars(select(AuditAnchor).join(top, (AuditAnchor.log == top.c.log)
+                                                       & (AuditAnchor.seq == top.c.seq)).order_by(AuditAnchor.log))
+        return [{k: getattr(r, k) for k in HEAD_FIELDS} for r in rows]
+
+    def count(self, log: str | None = None) -> int:
+        q = select(func.count()).select_from(AuditAnchor)
+        return int(self.s.scalar(q if log is None else q.where(AuditAnchor.log == log)) or 0)
+
+
 class Repos:
     """All repositories over one session (one transaction)."""
 
@@ -228,5 +329,6 @@ class Repos:
         self.deals = Deals(session, clock)
         self.smart_trades = SmartTrades(session, clock)
         self.orders = Orders(session, clock)
+        self.anchors = AuditAnchors(session, clock)
 
 

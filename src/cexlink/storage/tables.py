@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     ForeignKey,
@@ -84,6 +85,24 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]  # None: until revoked
+
+
+class AuditAnchor(Base):
+    """A Sign Center audit checkpoint head as the API server fetched it: the anchor outside the Sign Center's
+    data directory that ``signer audit verify --anchor`` checks a log against. Every head is kept (history of
+    what the log claimed when); the newest per log, by ``seq``, is the anchor."""
+
+    __tablename__ = "audit_anchors"
+    __table_args__ = (UniqueConstraint("log", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    log: Mapped[str] = mapped_column(String(200))  # the log's name (one per Sign Center replica)
+    seq: Mapped[int] = mapped_column(BigInteger)  # the last record the checkpoint covers
+    hash: Mapped[str] = mapped_column(String(128))  # the chain's head hash at seq
+    time: Mapped[int] = mapped_column(BigInteger)  # the checkpoint's own time, ms since the epoch
+    sig: Mapped[str] = mapped_column(String(512))  # Ed25519 signature (base64) over (seq, hash, time)
+    fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ExchangeAccount(Base):
