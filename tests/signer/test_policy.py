@@ -52,8 +52,18 @@ CORPUS: list[tuple[str, str, Any, str]] = [
     ("bybit", "create sub-member", lambda ex: ex.private_post_v5_user_create_sub_member(
         {"username": "evil", "memberType": 1}), "subaccount_forbidden"),
     ("bybit", "edit own key", lambda ex: ex.private_post_v5_user_update_api(
-        {"readOnly": 0, "ips": "*"}), "endpoint_not_allowed"),
-    ("bybit", "delete own key", lambda ex: ex.private_post_v5_user_delete_api({}), "endpoint_not_allowed"),
+        {"readOnly": 0, "ips": "*"}), "key_management_forbidden"),
+    ("bybit", "delete own key", lambda ex: ex.private_post_v5_user_delete_api({}), "key_management_forbidden"),
+    ("bybit", "create sub-account key", lambda ex: ex.private_post_v5_user_create_sub_api(
+        {"subuid": 1, "readOnly": 0, "permissions": {"Wallet": ["AccountTransfer"]}}), "key_management_forbidden"),
+    ("bybit", "move positions", lambda ex: ex.private_post_v5_position_move_positions(
+        {"fromUid": "1", "toUid": "2", "list": []}), "position_move_forbidden"),
+    ("binance", "gift card", lambda ex: ex.sapi_post_giftcard_createcode({"token": "USDT", "amount": "100"}),
+     "payment_forbidden"),
+    ("okx", "move positions", lambda ex: ex.private_post_account_move_positions(
+        {"fromAcct": "0", "toAcct": "evil", "legs": []}), "position_move_forbidden"),
+    ("binance", "withdrawal history (a read, but not allowed)", lambda ex: ex.sapi_get_capital_withdraw_history(),
+     "endpoint_not_allowed"),
 ]
 
 

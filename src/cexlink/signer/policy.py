@@ -12,7 +12,6 @@ refused there, when the Sign Center starts, rather than ignored at signing.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any
 import ccxt
 
 from ..errors import InputError, SignerRefused
+from . import families
 from .buckets import Buckets
 
 
@@ -59,13 +59,13 @@ class Refused(SignerRefused):
 
 Endpoint = tuple[str, str, str]  # (api path, METHOD, path)
 
-# Forbidden families, checked first so that a refusal says what the request would have done.
-FORBIDDEN: tuple[tuple[re.Pattern[str], Reason], ...] = (
-    (re.compile(r"withdraw", re.I), Reason.WITHDRAWAL_FORBIDDEN),
-    (re.compile(r"api-?key|apiRestrictions/ip|subAccountApi|ipRestriction", re.I), Reason.KEY_MANAGEMENT_FORBIDDEN),
-    (re.compile(r"transfer|move-?funds|universal", re.I), Reason.TRANSFER_FORBIDDEN),
-    (re.compile(r"sub-?account|subaccount|sub-member|submember|broker|sub-user", re.I), Reason.SUBACCOUNT_FORBIDDEN),
-)
+# Forbidden families (families.py: ccxt's whole tree classified for the five built-in exchanges, name patterns
+# for the rest), checked first so that a refusal says what the request would have done.
+FAMILY_REASON: dict[str, Reason] = {
+    "withdrawal": Reason.WITHDRAWAL_FORBIDDEN, "transfer": Reason.TRANSFER_FORBIDDEN,
+    "subaccount": Reason.SUBACCOUNT_FORBIDDEN, "key_management": Reason.KEY_MANAGEMENT_FORBIDDEN,
+    "payment": Reason.PAYMENT_FORBIDDEN, "position_move": Reason.POSITION_MOVE_FORBIDDEN,
+}
 
 # (api, method, path) allowed per exchange: reading the account and spot trading.
 READ_TRADE: dict[str, frozenset[Endpoint]] = {
@@ -122,14 +122,12 @@ def api_path(api: Any) -> str:
     return str(api)
 
 
-def forbidden(api: str, path: str) -> Reason | None:
-    """The family of a request that is never signed, whatever the allowlists say (the api path counts too:
-    some exchanges name a withdrawal by its sub-API alone)."""
-    where = f"{api}/{path}"
-    for pattern, reason in FORBIDDEN:
-        if pattern.search(where):
-            return reason
-    return None
+def forbidden(exchange: str, api: str, method: str, path: str) -> Reason | None:
+    """The family of a request that is never signed, whatever the allowlists say: the classified table of
+    ccxt's tree for the five built-in exchanges, the name patterns for the rest and as a second net (the api
+    path counts too: some exchanges name a withdrawal by its sub-API alone)."""
+    family = families.family(exchange, api, method, path)
+    return None if family is None else FAMILY_REASON[family]
 
 
 def allowlists(added: Any) -> dict[str, frozenset[Endpoint]]:
@@ -150,20 +148,25 @@ def allowlists(added: Any) -> dict[str, frozenset[Endpoint]]:
             raise InputError(f"allow.{exchange}", "is not a ccxt exchange id")
         if not isinstance(entries, list):
             raise InputError(f"allow.{exchange}", "must be a list of [api, method, path]")
-        merged.setdefault(exchange, set()).update(_entry(f"allow.{exchange}[{i}]", e) for i, e in enumerate(entries))
+        merged.setdefault(exchange, set()).update(_entry(f"allow.{exchange}[{i}]", exchange, e)
+                                                  for i, e in enumerate(entries))
     return {exchange: frozenset(entries) for exchange, entries in merged.items()}
 
 
-def _entry(field_name: str, entry: Any) -> Endpoint:
+def _entry(field_name: str, exchange: str, entry: Any) -> Endpoint:
     if not (isinstance(entry, list) and len(entry) == 3 and all(isinstance(x, str) and x for x in entry)):
         raise InputError(field_name, "must be [api, method, path], three non-empty strings "
                                      "(as ccxt passes them to sign(), the api joined with '/')")
     api, method, path = entry
     if method.upper() not in METHODS:
         raise InputError(field_name, f"method must be one of {', '.join(sorted(METHODS))}")
-    reason = forbidden(api, path)
+    reason = forbidden(exchange, api, method, path)
     if reason is not None:
         raise InputError(field_name, f"{api} {path} is never signed ({reason.value}); take it out")
+    if families.covered(exchange) and not families.known(exchange, api, method, path):
+        # An entry that names nothing would be allowed in vain; a typo of a real endpoint would leave it refused.
+        raise InputError(field_name, f"{method.upper()} {api} {path} is not an endpoint of ccxt's {exchange} API "
+                                     f"(ccxt {ccxt.__version__}; the api joined with '/', as ccxt passes it)")
     return api, method.upper(), path
 
 
@@ -196,7 +199,7 @@ class Policy:
             raise Refused(Reason.CLOCK_OFFSET_TOO_LARGE, f"timeDifference above {MAX_CLOCK_OFFSET_MS} ms")
 
     def _check_endpoint(self, exchange: str, name: str, method: str, path: str) -> None:
-        reason = forbidden(name, path)
+        reason = forbidden(exchange, name, method, path)
         if reason is not None:
             raise Refused(reason, f"{method} {name} {path} is never signed")
         if (name, method.upper(), path) not in self.allow.get(exchange, frozenset()):
