@@ -5,6 +5,7 @@ the exchange can do: suspend accounts, announce maintenance, move prices, set ra
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
@@ -14,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import permissions
+from . import forbidden, permissions
 from .dialect import Context, json_response
 from .ledger import EXCHANGES
 from .markets import BY_SYMBOL
@@ -43,6 +44,49 @@ def _decimal(value: Any, field: str) -> Decimal:
     return d
 
 
+def _text(value: Any, field: str, default: str | None = "") -> str | None:
+    """A string field; ``default`` when absent (null)."""
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise AdminInputError(field, "must be a string")
+    return value
+
+
+def _flag(value: Any, field: str, default: bool = False) -> bool:
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise AdminInputError(field, "must be true or false")
+    return value
+
+
+def _number(value: Any, field: str, kind: type[int] | type[float] = float, minimum: float = 0) -> Any:
+    """A JSON number (not a boolean, not a string) of at least ``minimum``, as ``kind``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+        raise AdminInputError(field, f"must be {'an integer' if kind is int else 'a number'}")
+    if not minimum <= value < float("inf"):
+        raise AdminInputError(field, f"must be at least {minimum} and finite")
+    return kind(value)
+
+
+def _ips(value: Any) -> list[str]:
+    ips = value or []
+    if isinstance(ips, str):
+        ips = [ip.strip() for ip in ips.split(",") if ip.strip()]
+    if not isinstance(ips, list) or not all(isinstance(ip, str) for ip in ips):
+        raise AdminInputError("ips", "must be a list of IP addresses")
+    return ips
+
+
+def _uid(value: Any, field: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise AdminInputError(field, "must be an account uid (string or integer)")
+    return str(value)
+
+
 def _exchange(value: Any) -> str:
     if value not in EXCHANGES:
         raise AdminInputError("exchange", f"must be one of {', '.join(EXCHANGES)}")
@@ -61,6 +105,15 @@ def _native_permissions(exchange: str, words: Any) -> dict[str, Any]:
         return permissions.native(exchange, permissions.parse(words))
     except ValueError as e:
         raise AdminInputError("permissions", str(e)) from None
+
+
+# Account flags the admin API sets (PATCH /accounts/...).
+ACCOUNT_FLAGS = ("suspended", "kyc_required", "region_restricted")
+# Rate-limit settings: each one's JSON type and least value.
+LIMIT_FIELDS: dict[str, tuple[type[int] | type[float], float]] = {
+    "weight_per_window": (int, 1), "window_seconds": (float, 0.001), "ban_after": (int, 0),
+    "ban_seconds": (float, 0),
+}
 
 
 def _key_flag(exchange: str, name: str, value: Any) -> bool:
@@ -130,6 +183,7 @@ class Admin:
             ("POST", "/walk", self.walk),
             ("POST", "/limits", self.limits),
             ("POST", "/limits/reset", self.reset_limits),
+            ("GET", "/accepted", self.accepted),
         ]
         return [Route(p + path, self._wrap(fn), methods=[method]) for method, path, fn in table]
 
@@ -146,7 +200,7 @@ class Admin:
                 if isinstance(result, dict):
                     result.pop("created", None)
                 return json_response(result, status)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):  # Recursion: nested too deep
                 return json_response({"error": "body: not valid JSON", "field": "body"}, 422)
             except AdminInputError as e:
                 return json_response({"error": str(e), "field": e.field}, 422)
@@ -176,11 +230,11 @@ class Admin:
 
     def create_account(self, body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
         exchange = _exchange(body.get("exchange"))
-        parent = body.get("parent_uid")
-        if parent is not None and (exchange, str(parent)) not in self.ledger.accounts:
+        parent = _uid(body.get("parent_uid"), "parent_uid")
+        if parent is not None and (exchange, parent) not in self.ledger.accounts:
             raise AdminInputError("parent_uid", f"no {exchange} account {parent}")
-        acct = self.ledger.create_account(exchange, None if parent is None else str(parent),
-                                          str(body.get("label", "")), self._balances(body.get("balances")))
+        acct = self.ledger.create_account(exchange, parent, _text(body.get("label"), "label") or "",
+                                          self._balances(body.get("balances")))
         return {**account_json(acct), "created": True}
 
     def get_account(self, body: dict[str, Any], exchange: str, uid: str, query: dict[str, str]) -> dict[str, Any]:
@@ -188,12 +242,12 @@ class Admin:
 
     def patch_account(self, body: dict[str, Any], exchange: str, uid: str,
                       query: dict[str, str]) -> dict[str, Any]:
-        flags = {k: body[k] for k in ("suspended", "kyc_required", "region_restricted") if k in body}
+        flags = {k: _flag(body[k], k) for k in ACCOUNT_FLAGS if k in body}
         _refuse_unknown(body, flags, "is not an account flag")
         return account_json(self.ledger.set_account_flags(exchange, uid, **flags))
 
     def fund(self, body: dict[str, Any], exchange: str, uid: str, query: dict[str, str]) -> dict[str, Any]:
-        asset = str(body.get("asset", "")).upper()
+        asset = (_text(body.get("asset"), "asset") or "").upper()
         if not asset:
             raise AdminInputError("asset", "is required")
         amount = _decimal(body.get("amount"), "amount")
@@ -208,33 +262,33 @@ class Admin:
         """Create a key; with no ``uid``, first open a new account (a sub-account with ``sub_account``)."""
         exchange = _exchange(body.get("exchange"))
         native = _native_permissions(exchange, body.get("permissions"))  # checked even when overridden below
-        native = body.get("native_permissions") or native
-        ips = body.get("ips") or []
-        if isinstance(ips, str):
-            ips = [ip.strip() for ip in ips.split(",") if ip.strip()]
-        if not isinstance(ips, list) or not all(isinstance(ip, str) for ip in ips):
-            raise AdminInputError("ips", "must be a list of IP addresses")
-        uid = body.get("uid")
+        override = body.get("native_permissions")
+        if override is not None and not isinstance(override, dict):
+            raise AdminInputError("native_permissions", "must be an object in the exchange's own vocabulary")
+        native = override or native
+        ips = _ips(body.get("ips"))
+        label = _text(body.get("label"), "label") or ""
+        passphrase = _text(body.get("passphrase"), "passphrase", None)
+        flags = {name: _flag(body.get(name), name, default)
+                 for name, default in (("agreement_accepted", True), ("third_party", False), ("sub_account", False))}
+        uid = _uid(body.get("uid"), "uid")
         if uid is None:
             parent = None
-            if body.get("sub_account"):
+            if flags["sub_account"]:
                 parent = self.ledger.create_account(exchange, label="master").uid
-            acct = self.ledger.create_account(exchange, parent, str(body.get("label", "")),
-                                              self._balances(body.get("balances")))
+            acct = self.ledger.create_account(exchange, parent, label, self._balances(body.get("balances")))
             uid = acct.uid
-        elif (exchange, str(uid)) not in self.ledger.accounts:
+        elif (exchange, uid) not in self.ledger.accounts:
             raise AdminInputError("uid", f"no {exchange} account {uid}")
         now = self.ctx.now_ms()
-        expires_at = body.get("expires_at")
+        expires_at = _optional_ms(body.get("expires_at"), "expires_at")
         if body.get("expires_in_days") is not None:
             expires_at = now + int(_decimal(body["expires_in_days"], "expires_in_days") * DAY_MS)
         elif expires_at is None and not ips and exchange in NO_IP_KEY_LIFETIME_DAYS:
             expires_at = now + NO_IP_KEY_LIFETIME_DAYS[exchange] * DAY_MS
         demo = _key_flag(exchange, "demo", body.get("demo", False))
-        key = self.ledger.create_key(exchange, str(uid), native, ips, body.get("passphrase"),
-                                     str(body.get("label", "")), expires_at,
-                                     bool(body.get("agreement_accepted", True)), bool(body.get("third_party")),
-                                     demo)
+        key = self.ledger.create_key(exchange, uid, native, ips, passphrase, label, expires_at,
+                                     flags["agreement_accepted"], flags["third_party"], demo)
         return {**key_json(key, with_secret=True), "created": True}
 
     def get_key(self, body: dict[str, Any], exchange: str, api_key: str, query: dict[str, str]) -> dict[str, Any]:
@@ -244,9 +298,15 @@ class Admin:
         changes: dict[str, Any] = {}
         if "permissions" in body:
             changes["permissions"] = _native_permissions(exchange, body["permissions"])
-        for name in ("ips", "expires_at", "agreement_accepted", "revoked", "label"):
+        # Each changeable field with the check of its type.
+        checks: dict[str, Callable[[Any], Any]] = {
+            "ips": _ips, "expires_at": lambda v: _optional_ms(v, "expires_at"),
+            "agreement_accepted": lambda v: _flag(v, "agreement_accepted", True),
+            "revoked": lambda v: _flag(v, "revoked"), "label": lambda v: _text(v, "label"),
+        }
+        for name, check in checks.items():
             if name in body:
-                changes[name] = body[name]
+                changes[name] = check(body[name])
         if "frozen" in body:
             changes["frozen"] = _key_flag(exchange, "frozen", body["frozen"])
         if "last_used_at" in body:  # e.g. to age a key without moving the clock
@@ -260,14 +320,14 @@ class Admin:
 
     def maintenance(self, body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
         exchange = _exchange(body.get("exchange"))
-        if body.get("on", True):
+        if _flag(body.get("on"), "on", True):
             self.ctx.maintenance.add(exchange)
         else:
             self.ctx.maintenance.discard(exchange)
         return {"maintenance": sorted(self.ctx.maintenance)}
 
     def set_price(self, body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
-        symbol = str(body.get("symbol", "")).replace("/", "").replace("-", "").upper()
+        symbol = (_text(body.get("symbol"), "symbol") or "").replace("/", "").replace("-", "").upper()
         if symbol not in BY_SYMBOL:
             raise AdminInputError("symbol", f"must be one of {', '.join(BY_SYMBOL)}")
         price = _decimal(body.get("price"), "price")
@@ -281,23 +341,39 @@ class Admin:
         return {s: str(p) for s, p in self.ledger.walk.prices.items()}
 
     def walk(self, body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
-        vol = body.get("volatility")
-        step = body.get("step_seconds")
-        self.ledger.walk.configure(seed=body.get("seed"),
+        vol, step, seed = body.get("volatility"), body.get("step_seconds"), body.get("seed")
+        self.ledger.walk.configure(seed=None if seed is None else _number(seed, "seed", int),
                                    volatility=None if vol is None else _decimal(vol, "volatility"),
-                                   step_seconds=None if step is None else float(step))
+                                   step_seconds=None if step is None else _number(step, "step_seconds", float, 0.001))
         w = self.ledger.walk
         return {"seed": w.seed, "volatility": str(w.volatility), "step_seconds": w.step_seconds}
 
     def limits(self, body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
         exchange = _exchange(body.get("exchange"))
         cfg = self.ctx.limits.config(exchange)
-        for name in ("enabled", "weight_per_window", "window_seconds", "ban_after", "ban_seconds"):
-            if name in body:
-                setattr(cfg, name, type(getattr(cfg, name))(body[name]))
+        # All checked before any is set: a refused request changes nothing.
+        values: dict[str, Any] = {name: _number(body[name], name, kind, least)
+                                  for name, (kind, least) in LIMIT_FIELDS.items() if name in body}
+        if "enabled" in body:
+            values["enabled"] = _flag(body["enabled"], "enabled")
+        for name, value in values.items():
+            setattr(cfg, name, value)
         self.ctx.limits.reset(exchange)
         return {"exchange": exchange, **cfg.__dict__}
 
     def reset_limits(self, body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
-        self.ctx.limits.reset(body.get("exchange"))
+        exchange = body.get("exchange")
+        self.ctx.limits.reset(None if exchange is None else _exchange(exchange))
         return {"reset": True}
+
+    def accepted(self, body: dict[str, Any], query: dict[str, str]) -> list[dict[str, Any]]:
+        """Forbidden-family calls the sandbox accepted (forbidden.py), oldest first; ``exchange`` and ``family``
+        narrow the list."""
+        exchange = query.get("exchange") or None
+        family = query.get("family") or None
+        if exchange is not None:
+            _exchange(exchange)
+        if family is not None and family not in forbidden.FAMILIES:
+            raise AdminInputError("family", f"must be one of {', '.join(forbidden.FAMILIES)}")
+        return [dataclasses.asdict(a) for a in self.ledger.accepted
+                if exchange in (None, a.exchange) and family in (None, a.family)]

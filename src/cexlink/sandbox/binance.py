@@ -12,13 +12,14 @@ import hashlib
 import hmac
 import re
 from collections import deque
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
 from starlette.responses import Response
 
 from . import binance_json as js
-from . import permissions
+from . import forbidden, permissions
 from .dialect import (
     READ,
     TRADE,
@@ -40,6 +41,9 @@ DAY_MS = 86_400_000
 TRADING_WITHOUT_IP_MS = 30 * DAY_MS  # a key with no IP whitelist loses spot trading 30 days after creation
 KEY_RE = re.compile(r"^[A-Za-z0-9]{64}$")
 SIG_RE = re.compile(r"(^|&)signature=([^&]*)")
+# The only spelling Binance takes for a DECIMAL parameter (its -1100 message quotes this very pattern): no sign,
+# exponent, underscore, space, NaN or Infinity, at most 20 digits each side.
+DECIMAL_RE = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
 MAX_RECV_WINDOW = 60000
 
 _INVALID_KEY = ErrorSpec(401, -2015, "Invalid API-key, IP, or permissions for action.")
@@ -86,7 +90,7 @@ ERRORS: dict[Reason, ErrorSpec] = {
     Reason.FILTER_NOTIONAL: ErrorSpec(400, -1013, "Filter failure: NOTIONAL"),
     Reason.MISSING_PARAM: ErrorSpec(400, -1102, _MANDATORY.format("{param}")),
     Reason.BAD_PARAM: ErrorSpec(400, -1100, "Illegal characters found in parameter '{param}'; legal range is "
-                                            "'^[0-9]{{1,20}}(\\.[0-9]{{1,20}})?$'."),
+                                            "'^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'."),
     # Binance's edge answers unknown paths with a bare HTML 404 (ccxt/ccxt#18797); we keep the status but send
     # JSON like every sandbox answer. ccxt: OperationFailed here, ExchangeNotAvailable on the real one.
     Reason.NOT_FOUND: ErrorSpec(404, -1000, "An unknown error occurred while processing the request."),
@@ -130,7 +134,7 @@ class Binance(Dialect):
     skips ``/sapi/v1/margin/allPairs`` and ``/sapi/v1/margin/isolated/allPairs`` (reference §3.6, observed)."""
 
     name = "binance"
-    prefixes: ClassVar[tuple[str, ...]] = ("/api/v3", "/sapi/v1")
+    prefixes: ClassVar[tuple[str, ...]] = ("/api/v3", "/sapi/v1", "/sapi/v2")
     errors: ClassVar[dict[Reason, ErrorSpec]] = ERRORS
     ccxt_options: ClassVar[dict[str, Any]] = {
         "fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False,
@@ -168,6 +172,7 @@ class Binance(Dialect):
             Endpoint("GET", "/sapi/v1/account/apiRestrictions", self.api_restrictions, READ),
             Endpoint("GET", "/sapi/v1/account/status", lambda c: {"data": "Normal"}, READ),
             Endpoint("GET", "/sapi/v1/system/status", lambda c: {"status": 0, "msg": "normal"}),
+            *forbidden.endpoints(self),
         ]
 
     # ---- pipeline parts ----
@@ -246,6 +251,16 @@ class Binance(Dialect):
         form = call.form() if call.body and call.method != "GET" else {}
         return {**form, **call.query}
 
+    def request_params(self, call: Call) -> dict[str, Any]:
+        return self.params(call)
+
+    def decimal(self, params: Mapping[str, Any], name: str, required: bool = True,
+                positive: bool = False) -> Decimal | None:
+        raw = params.get(name)
+        if raw not in (None, "") and not (isinstance(raw, str) and DECIMAL_RE.match(raw)):
+            raise Reject(Reason.BAD_PARAM, param=name)
+        return decimal_param(params, name, required, positive)
+
     # ---- public ----
 
     def exchange_info(self, call: Call) -> dict[str, Any]:
@@ -307,9 +322,9 @@ class Binance(Dialect):
             allowed, reason, detail = ENUMS[name]
             if value not in allowed:
                 raise Reject(reason, param=name, **detail)
-        qty = decimal_param(p, "quantity", required=False)
-        quote_qty = decimal_param(p, "quoteOrderQty", required=False)
-        price = decimal_param(p, "price", required=type_ != "MARKET")
+        qty = self.decimal(p, "quantity", required=False)
+        quote_qty = self.decimal(p, "quoteOrderQty", required=False)
+        price = self.decimal(p, "price", required=type_ != "MARKET")
         if type_ == "MARKET" and qty is None and quote_qty is None:
             raise Reject(Reason.MISSING_PARAM, param="quantity")
         order = self.ledger.place_order(self.name, self.uid(call), spec.symbol, side,

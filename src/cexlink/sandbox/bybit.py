@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 from starlette.responses import Response
 
 from . import bybit_json as js
-from . import permissions
+from . import forbidden, permissions
 from .dialect import (
     READ,
     TRADE,
@@ -147,6 +147,7 @@ class Bybit(Dialect):
             Endpoint("GET", "/v5/order/realtime", lambda c: self._order_page(c, open_only=True), READ),
             Endpoint("GET", "/v5/order/history", lambda c: self._order_page(c, open_only=False), READ),
             Endpoint("GET", "/v5/execution/list", self.executions, READ),
+            *forbidden.endpoints(self),
         ]
 
     # ---- pipeline parts ----

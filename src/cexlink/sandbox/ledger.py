@@ -17,7 +17,7 @@ from typing import Any
 
 from .markets import BY_SYMBOL, MarketSpec
 from .pricing import PriceWalk
-from .records import ZERO, Account, ApiKey, Balance, Order, Trade
+from .records import ZERO, AcceptedCall, Account, ApiKey, Balance, Order, Trade
 from .rejects import Reason, Reject
 
 FEE_RATE = Decimal("0.001")
@@ -64,6 +64,7 @@ class Ledger:
         self._order_ids = itertools.count(1000001)
         self._trade_ids = itertools.count(5000001)
         self._uids = {ex: itertools.count(start) for ex, start in UID_START.items()}
+        self.accepted: list[AcceptedCall] = []  # forbidden-family calls that passed every check, oldest first
         self.version = 0  # bumped on every mutation; the state file writer watches it
 
     def now_ms(self) -> int:
@@ -124,6 +125,15 @@ class Ledger:
             if key.last_used_at is None or now - key.last_used_at >= 60_000:
                 self._changed()
             key.last_used_at = now
+
+    def record_accepted(self, key: ApiKey, method: str, path: str, family: str, params: dict[str, Any],
+                        answer: Any) -> AcceptedCall:
+        with self.lock:
+            record = AcceptedCall(len(self.accepted) + 1, key.exchange, key.api_key, key.uid, method, path, family,
+                                  params, answer, self.now_ms())
+            self.accepted.append(record)
+            self._changed()
+            return record
 
     def key(self, exchange: str, api_key: str) -> ApiKey:
         """A key by its API key, revoked or not (the admin side); KeyError names it by its first characters."""

@@ -28,9 +28,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from . import forbidden, permissions
 from . import okx_json as js
 from . import okx_params as params
-from . import permissions
 from .dialect import (
     PUBLIC,
     READ,
@@ -175,6 +175,7 @@ class Okx(Dialect):
             Endpoint("GET", p + "/trade/orders-history-archive", self.orders_history, READ),
             Endpoint("GET", p + "/trade/fills", lambda c: self.fills(c, inst_type_required=False), READ),
             Endpoint("GET", p + "/trade/fills-history", lambda c: self.fills(c, inst_type_required=True), READ),
+            *forbidden.endpoints(self),
         ]
 
     # ---- pipeline parts ----
@@ -190,6 +191,14 @@ class Okx(Dialect):
             now_us = str(self.ctx.now_ms() * 1000)
             body.update(inTime=now_us, outTime=now_us)
         return json_response(body, 200, call.response_headers)
+
+    def request_params(self, call: Call) -> dict[str, Any]:
+        if not call.body:
+            raise Reject(Reason.BAD_PARAM, spec=params.EMPTY_BODY)
+        try:
+            return super().request_params(call)
+        except Reject:
+            raise Reject(Reason.BAD_PARAM, spec=params.JSON_SYNTAX) from None
 
     @staticmethod
     def writes_orders(call: Call) -> bool:

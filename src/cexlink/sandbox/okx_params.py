@@ -55,7 +55,7 @@ def items(body: bytes, batch: bool) -> list[dict[str, Any]]:
         raise Reject(Reason.BAD_PARAM, spec=EMPTY_BODY)
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         raise Reject(Reason.BAD_PARAM, spec=JSON_SYNTAX) from None
     found = data if batch and isinstance(data, list) else [data]
     if not found or not all(isinstance(i, dict) for i in found):
@@ -69,7 +69,7 @@ def raw_items(body: bytes) -> list[dict[str, Any]]:
     """Whatever order objects a body holds, for answering each one when the request is refused as a whole."""
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         return [{}]
     found = data if isinstance(data, list) else [data]
     return [i if isinstance(i, dict) else {} for i in found] or [{}]

@@ -44,6 +44,8 @@ def parse(words: str | list[str] | tuple[str, ...] | None) -> list[str]:
     """Split and check a neutral permission list; raise ValueError naming the unknown word."""
     if words is None:
         return list(DEFAULT)
+    if not isinstance(words, (str, list, tuple)) or not all(isinstance(w, str) for w in words):
+        raise ValueError("must be a list of permission words or one comma-separated string")
     items = [w.strip() for w in (words.split(",") if isinstance(words, str) else words) if w.strip()]
     for w in items:
         if w not in NEUTRAL:
@@ -84,4 +86,20 @@ def allows(exchange: str, permissions: dict[str, Any], access: str) -> bool:
         if access == "read":
             return True
         return permissions.get("readOnly") == 0 and "SpotTrade" in permissions.get("permissions", {}).get("Spot", [])
+    return False
+
+
+def grants(exchange: str, permissions: dict[str, Any], need: str) -> bool:
+    """May a key with these native permissions do what ``need`` names: ``trade`` (any read-write use, as
+    ``allows``), or the neutral ``withdraw`` / ``transfer``, each in the exchange's own terms (the flags,
+    perm word or Wallet permission that neutral word becomes above, all of them)."""
+    if need == "trade":
+        return allows(exchange, permissions, "trade")
+    if exchange == "binance":
+        return all(permissions.get(flag) for flag in BINANCE_FLAGS[need])
+    if exchange == "okx":
+        return OKX_PERMS[need] in permissions.get("perm", [])
+    if exchange == "bybit":
+        group, perm = BYBIT_GROUPS[need]
+        return permissions.get("readOnly") == 0 and perm in permissions.get("permissions", {}).get(group, [])
     return False

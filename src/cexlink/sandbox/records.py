@@ -106,3 +106,21 @@ class Trade:
     fee_asset: str
     maker: bool
     time: int
+
+
+@dataclass
+class AcceptedCall:
+    """A call to a forbidden-family endpoint (withdrawal, transfer, sub-account or key management, gift card,
+    position move) that passed every check the exchange makes: what was asked and what the exchange answered.
+    Tests read these to prove that nothing the platform's Sign Center produced ever got this far."""
+
+    id: int
+    exchange: str
+    api_key: str
+    uid: str
+    method: str
+    path: str
+    family: str
+    params: dict[str, Any]  # as the client sent them, minus the signature
+    answer: Any  # the success data the exchange answered with
+    time: int

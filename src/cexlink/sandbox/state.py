@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .ledger import Ledger
-from .records import Account, ApiKey, Balance, Order, Trade
+from .records import AcceptedCall, Account, ApiKey, Balance, Order, Trade
 
 FORMAT = 1
 _DECIMAL_FIELDS = {
@@ -41,6 +41,7 @@ def dump(ledger: Ledger) -> dict[str, Any]:
             "keys": [dataclasses.asdict(k) for k in ledger.keys.values()],
             "orders": [dataclasses.asdict(o) for o in ledger.orders.values()],
             "trades": [dataclasses.asdict(t) for t in ledger.trades],
+            "accepted": [dataclasses.asdict(a) for a in ledger.accepted],
             "prices": {s: str(p) for s, p in ledger.walk.prices.items()},
             "walk": {"seed": ledger.walk.seed, "volatility": str(ledger.walk.volatility),
                      "step_seconds": ledger.walk.step_seconds},
@@ -65,6 +66,7 @@ def load_into(ledger: Ledger, data: dict[str, Any]) -> None:
             if order.is_open:
                 ledger.open_by_symbol[order.symbol][order.id] = order
         ledger.trades = [Trade(**_decimals(t)) for t in data["trades"]]
+        ledger.accepted = [AcceptedCall(**a) for a in data.get("accepted", [])]  # absent from older files
         ledger.walk.prices.update({s: Decimal(p) for s, p in data["prices"].items()})
         walk = data["walk"]
         ledger.walk.configure(seed=walk["seed"], volatility=Decimal(walk["volatility"]),
