@@ -20,14 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import ccxt
 
-from cexlink.signer.families import ALLOWED, CLASSES, TABLE_FILE, UNLISTED, Endpoint, net
-from cexlink.signer.policy import METHODS, READ_TRADE
+from cexlink.signer.families import ALLOWED, CLASSES, TABLE_FILE, UNLISTED, Endpoint, ccxt_endpoints, net
+from cexlink.signer.policy import READ_TRADE
 
 EXCHANGES = ("binance", "okx", "bybit", "kucoin", "kraken")
 OUT = Path(__file__).resolve().parent.parent / "src" / "cexlink" / "signer" / TABLE_FILE
@@ -66,18 +65,6 @@ OVERRIDES: dict[str, dict[Endpoint, tuple[str, str]]] = {
     },
 }
 READ = "a read (GET or public): it moves and changes nothing"
-
-
-def ccxt_endpoints(exchange: str) -> Iterator[Endpoint]:
-    """Every (api path, METHOD, path) of ccxt's tree, the api joined with '/' as policy.api_path does."""
-    def walk(tree: dict[str, Any], prefix: tuple[str, ...]) -> Iterator[Endpoint]:
-        for key, value in tree.items():
-            if prefix and key.upper() in METHODS:
-                for path in (value if isinstance(value, list) else value.keys()):
-                    yield "/".join(prefix), key.upper(), path
-            else:
-                yield from walk(value, (*prefix, key))
-    yield from walk(getattr(ccxt, exchange)().api, ())
 
 
 def classify(exchange: str, endpoint: Endpoint) -> tuple[str, str | None]:

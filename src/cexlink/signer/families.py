@@ -22,9 +22,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
+
+import ccxt
 
 Endpoint = tuple[str, str, str]  # (api path, METHOD, path), as the policy keys a request
 
@@ -32,6 +36,7 @@ Endpoint = tuple[str, str, str]  # (api path, METHOD, path), as the policy keys 
 FAMILIES = ("withdrawal", "transfer", "subaccount", "key_management", "payment", "position_move")
 ALLOWED, UNLISTED = "allowed", "unlisted"
 CLASSES = (ALLOWED, *FAMILIES, UNLISTED)
+METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH"})
 
 # Matched in this order on "api/path", so a sub-account's transfer is a transfer and a sub-account's key is key
 # management: a refusal names what the request would have done.
@@ -44,6 +49,19 @@ NET: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"transfer|move-?funds|universal", re.I), "transfer"),
     (re.compile(r"sub-?account|subaccount|sub-?member|sub-user|sub/user|broker", re.I), "subaccount"),
 )
+
+
+def ccxt_endpoints(exchange: str) -> Iterator[Endpoint]:
+    """Every (api path, METHOD, path) of the installed ccxt's API tree for an exchange, the api joined with '/'
+    as policy.api_path joins it (what the generator classifies)."""
+    def walk(tree: dict[str, Any], prefix: tuple[str, ...]) -> Iterator[Endpoint]:
+        for key, value in tree.items():
+            if prefix and key.upper() in METHODS:
+                for path in (value if isinstance(value, list) else value.keys()):
+                    yield "/".join(prefix), key.upper(), path
+            else:
+                yield from walk(value, (*prefix, key))
+    yield from walk(getattr(ccxt, exchange)().api, ())
 
 
 def net(api: str, path: str) -> str | None:
