@@ -6,9 +6,11 @@ Public endpoints are signed locally (they need no credentials).
 
 - Sync: ``sign()`` asks the Sign Center. Async: ``fetch2()`` does, because ccxt calls ``sign()``
   synchronously inside it.
-- Exchanges whose signed requests carry secret material in clear (OKX sends its passphrase as a header) are
-  *forwarded*: ``sign()`` builds a marker request, and the instance's HTTP session hands it to the Sign
-  Center, which signs and sends it and returns the exchange's response to ccxt's own response handling.
+- Every exchange whose signature does not bind the whole request (Binance and Bybit sign only the parameters),
+  or whose signed request carries secret material in clear (OKX's passphrase header), is *forwarded*
+  (exchanges/signing.py): ``sign()`` builds a marker request, and the instance's HTTP session hands it to the
+  Sign Center, which signs and sends it itself and returns the exchange's response to ccxt's own response
+  handling. The caller never holds a signature it could replay elsewhere.
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ import requests
 from requests.structures import CaseInsensitiveDict
 
 from .errors import SignerRefused, SignerUnavailable
+from .exchanges.signing import returns_signature
 from .signer.policy import api_path
 
 PLACEHOLDER = "held-by-sign-center"  # non-empty, so ccxt's credential checks pass on the caller side
-FORWARDED = frozenset({"okx"})
 FORWARD_HEADER = "X-Cexlink-Forward"
 _classes: dict[tuple[str, bool], type] = {}
 
@@ -54,6 +56,9 @@ def _args(exchange: Any, api: Any, method: str, path: str, params: Any) -> dict[
 def _marker(base: type, exchange: Any, path: str, api: Any, method: str, params: Any) -> dict[str, Any]:
     """A request for the forwarding session: the URL for logs and errors, the call for the Sign Center."""
     args = _args(exchange, api, method, path, copy.deepcopy(params))
+    egress = getattr(exchange, "_cexlink_egress", None)
+    if egress is not None:
+        args["egress"] = egress  # the Sign Center sends it from this one of its egress addresses
     shown = base.sign(exchange, path, api, method, params)  # placeholder credentials: nothing secret
     return {"url": shown["url"], "method": method, "headers": {FORWARD_HEADER: json.dumps(args)}, "body": None}
 
@@ -64,7 +69,7 @@ def _without_signer(base: type, exchange: Any, path: str, api: Any, method: str,
     calls (no credentials at all), and the marker of a forwarded exchange."""
     if _is_public(api):
         return base.sign(exchange, path, api, method, params, *rest)
-    if exchange.id in FORWARDED:
+    if not returns_signature(exchange.id):
         return _marker(base, exchange, path, api, method, params)
     return None
 
@@ -96,7 +101,7 @@ def _async_class(base: type) -> type:
                      config: Any = None) -> Any:
         params = {} if params is None else params
         config = {} if config is None else config
-        if _is_public(api) or self.id in FORWARDED:
+        if _is_public(api) or not returns_signature(self.id):
             return await base.fetch2(self, path, api, method, params, config)
         if self.enableRateLimit:
             await self.throttle(self.calculate_rate_limiter_cost(api, method, path, params, config))
@@ -210,9 +215,10 @@ class _ForwardingAioSession:
 
 
 def remote(exchange_id: str, credential_id: str, signer: Any, asynchronous: bool = False,
-           config: dict[str, Any] | None = None) -> Any:
+           config: dict[str, Any] | None = None, egress: str | None = None) -> Any:
     """A ccxt exchange (``ccxt`` or ``ccxt.async_support`` when ``asynchronous``) signing through ``signer``
-    (a ``SignerClient``/``AsyncSignerClient``, or a ``SignCenter`` in the same process for tests)."""
+    (a ``SignerClient``/``AsyncSignerClient``, or a ``SignCenter`` in the same process for tests). ``egress``
+    names the Sign Center's source address for the requests it sends (one of its ``--egress-ip``)."""
     key = (exchange_id, asynchronous)
     if key not in _classes:
         base = getattr(_ccxt_async if asynchronous else _ccxt, exchange_id)
@@ -225,7 +231,8 @@ def remote(exchange_id: str, credential_id: str, signer: Any, asynchronous: bool
         exchange.uid = PLACEHOLDER
     exchange._cexlink_signer = signer
     exchange._cexlink_credential = credential_id
-    if exchange_id in FORWARDED:
+    exchange._cexlink_egress = egress
+    if not returns_signature(exchange_id):
         exchange.session = _ForwardingAioSession(signer) if asynchronous else _ForwardingSession(signer)
         exchange.own_session = True
     return exchange

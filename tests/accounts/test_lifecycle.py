@@ -150,10 +150,10 @@ def test_delete_refused_while_in_use_then_removes_everything(platform: Platform,
         assert r.status_code == 200, r.text
         assert "Delete the API key on Bybit too" in r.json()["reminder"]
         assert c.get(f"/api/v1/accounts/{account['id']}").status_code == 404
-    with pytest.raises(SignerRefused):
+    with pytest.raises(SignerRefused, match="credential_revoked"):
         client = SignerClient(socket_path=platform.signer.socket)
         try:
-            client.sign(account["credential_id"], "bybit", ["private"], "GET", "v5/account/info", {})
+            client.forward(account["credential_id"], "bybit", ["private"], "GET", "v5/account/info", {})
         finally:
             client.close()
     with db_session(platform) as db:

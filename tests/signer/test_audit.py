@@ -31,9 +31,9 @@ def audited(sandbox, new_key, tmp_path: Path) -> tuple[Path, Path, dict]:
     try:
         cred = store(client, key, "binance")
         for i in range(5):
-            client.sign(cred, "binance", ["private"], "GET", "myTrades", {"symbol": "BTCUSDT", "n": i})
+            client.forward(cred, "binance", ["private"], "GET", "myTrades", {"symbol": "BTCUSDT", "limit": i + 1})
         with pytest.raises(SignerRefused):
-            client.sign(cred, "binance", ["sapi"], "POST", "capital/withdraw/apply", {"amount": "1"})
+            client.forward(cred, "binance", ["sapi"], "POST", "capital/withdraw/apply", {"amount": "1"})
         client.revoke(cred)
     finally:
         client.close()
@@ -48,7 +48,7 @@ def write(log: Path, recs: list[dict]) -> None:
 def test_records_say_what_happened_without_secrets(audited: tuple) -> None:
     data_dir, log, key = audited
     recs = [r for r in audit_records(log) if not r.get("checkpoint")]
-    assert [r["action"] for r in recs] == ["intake"] + ["sign"] * 5 + ["refuse", "revoke"]
+    assert [r["action"] for r in recs] == ["intake"] + ["forward"] * 5 + ["refuse", "revoke"]
     assert recs[6]["outcome"] == "withdrawal_forbidden" and recs[6]["path"] == "capital/withdraw/apply"
     assert len({r["params_mac"] for r in recs[1:6]}) == 5  # a keyed hash per request, not the parameters
     text = log.read_text()
@@ -132,14 +132,14 @@ def test_no_audit_no_signature(tmp_path: Path) -> None:
     signed = 0
     with file_size_limit(log.stat().st_size), pytest.raises(SignerRefused) as refused:
         for _ in range(100):
-            center.sign(cred, "binance", ["private"], "GET", "account", {})
+            center.sign(cred, "binance", ["private"], "GET", "account", {}, forward=True)
             signed += 1
     assert refused.value.reason == "audit_unavailable"
     assert 0 < signed < 100  # the reserved page took some, then growth failed
     assert center.audit.seq == 1 + signed
-    assert center.sign(cred, "binance", ["private"], "GET", "account", {})["url"]
+    assert center.sign(cred, "binance", ["private"], "GET", "account", {}, forward=True)["url"]
     center.close()
-    result = verify(log, center.secrets.checkpoint_key.public_key())
+    result = verify(log, center.audit.checkpoint_key.public_key())
     assert result.ok and result.records == signed + 2
 
 
@@ -148,12 +148,12 @@ def test_a_checkpoint_that_cannot_be_made_durable_refuses_what_follows_until_it_
     fails (here the checkpoint copy file cannot grow), the next signature makes it again first and is refused
     while it still fails; then signing goes on, and the log and its copies verify."""
     center = SignCenter(SignerConfig(tmp_path, rate_per_credential=1e9, burst_per_credential=1e9,
-                                     checkpoint_every=5))
+                                     checkpoint_every=5, checkpoint_interval_s=600))  # by count only here
     cred = center.store_credential("o", "binance", "A" * 64, "B" * 64)["credential_id"]  # record 1
     copies = tmp_path / "audit-0.log.checkpoints"
 
     def sign() -> dict:
-        return center.sign(cred, "binance", ["private"], "GET", "account", {})
+        return center.sign(cred, "binance", ["private"], "GET", "account", {}, forward=True)
 
     for _ in range(4):  # records 2-5: a checkpoint at 5
         sign()
@@ -170,7 +170,7 @@ def test_a_checkpoint_that_cannot_be_made_durable_refuses_what_follows_until_it_
     assert sign()["url"]  # record 11, after the checkpoint at 10 was made durable
     center.close()  # and a last checkpoint at 11
     assert [json.loads(line)["seq"] for line in copies.read_bytes().splitlines()] == [5, 10, 11]
-    result = verify(tmp_path / "audit-0.log", center.secrets.checkpoint_key.public_key())
+    result = verify(tmp_path / "audit-0.log", center.audit.checkpoint_key.public_key())
     assert result.ok and result.records == 11 and result.checkpoints == 3
 
 
@@ -197,7 +197,7 @@ def test_a_batch_that_cannot_be_written_signs_nothing_and_the_chain_stays_whole(
     assert center.audit.seq == seq > 1
     assert all(a["ok"] for a in service.answer_many(batch))
     center.close()
-    result = verify(tmp_path / "audit-0.log", center.secrets.checkpoint_key.public_key())
+    result = verify(tmp_path / "audit-0.log", center.audit.checkpoint_key.public_key())
     assert result.ok and result.records == seq + 4
 
 
@@ -210,7 +210,7 @@ def test_a_running_signers_log_verifies_and_a_second_writer_is_refused(sandbox, 
     try:
         cred = store(client, new_key("binance"), "binance")
         for _ in range(3):
-            client.sign(cred, "binance", ["private"], "GET", "account", {})
+            client.forward(cred, "binance", ["private"], "GET", "account", {})
         assert log.read_bytes().endswith(b"\0")
         code, result = verify_cli(proc.data_dir)
         assert code == 0 and result["ok"] and result["records"] == 4
@@ -221,7 +221,7 @@ def test_a_running_signers_log_verifies_and_a_second_writer_is_refused(sandbox, 
             assert second.returncode == 2
             assert "audit-0.log is open in another process" in second.stderr
             assert "Traceback" not in second.stderr
-        assert client.sign(cred, "binance", ["private"], "GET", "account", {})["url"]
+        assert client.forward(cred, "binance", ["private"], "GET", "account", {})["status"] == 200
     finally:
         client.close()
         proc.stop()
@@ -237,7 +237,7 @@ from cexlink.signer.engine import SignCenter, SignerConfig
 center = SignCenter(SignerConfig(Path(sys.argv[1]), rate_per_credential=1e9, burst_per_credential=1e9))
 cred = center.store_credential("o", "binance", "A" * 64, "B" * 64)["credential_id"]
 for _ in range(2):
-    center.sign(cred, "binance", ["private"], "GET", "account", {})
+    center.sign(cred, "binance", ["private"], "GET", "account", {}, forward=True)
 center.audit.file.append(b'{"action":"sign","credential_id":"' + cred.encode())  # the copy stops here
 os.kill(os.getpid(), signal.SIGKILL)
 """
@@ -262,7 +262,7 @@ def test_a_record_torn_by_a_crash_is_cut_at_the_next_start_and_the_cut_recorded(
     recs = [r for r in audit_records(log) if not r.get("checkpoint")]
     assert [r["action"] for r in recs] == ["intake", "sign", "sign", "recover"]
     assert recs[-1]["outcome"].startswith("torn_tail:")
-    result = verify(log, center.secrets.checkpoint_key.public_key())
+    result = verify(log, center.audit.checkpoint_key.public_key())
     assert result.ok and result.records == 4
 
 
@@ -293,4 +293,4 @@ def test_a_start_that_cannot_record_its_cut_changes_nothing_and_leaves_the_log_f
     assert [r["action"] for r in recs] == ["intake", "sign", "sign", "recover"]
     torn = content.rsplit(b"\n", 1)[1]
     assert torn.startswith(b'{"action":"sign"') and recs[-1]["outcome"] == f"torn_tail:{len(torn)}"
-    assert verify(log, center.secrets.checkpoint_key.public_key()).ok
+    assert verify(log, center.audit.checkpoint_key.public_key()).ok

@@ -107,8 +107,9 @@ def test_sigkill_during_an_intake_burst_keeps_every_acknowledged_credential(sand
     try:
         for cred in acknowledged:
             assert c.describe(cred)["status"] == "active"
-        signed = [c.sign(cred, "binance", ["private"], "GET", "account", {}) for cred in acknowledged[:20]]
-        assert all(s["url"] for s in signed)
+        # Each opens, is signed and is sent (the exchange knows none of these made-up keys, and says so).
+        sent = [c.forward(cred, "binance", ["private"], "GET", "account", {}) for cred in acknowledged[:20]]
+        assert all(s["status"] == 401 and '"code":-2015' in s["body"] for s in sent)
     finally:
         c.close()
         proc.stop()

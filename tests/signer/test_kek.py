@@ -124,7 +124,7 @@ def test_sign_center_rotates_and_still_signs(kek_provider: KekProvider, tmp_path
     try:
         api_key, secret = _alnum(64), _alnum(64)
         cred = sc.store_credential("user-1", "binance", api_key, secret)["credential_id"]
-        first = sc.sign(cred, "binance", ["private"], "GET", "account", {})
+        first = sc.sign(cred, "binance", ["private"], "GET", "account", {}, forward=True)
         assert first["headers"]["X-MBX-APIKEY"] == api_key and "signature=" in first["url"]
         assert sc.describe(cred)["kek_version"] == 1
         old = sc.store.get(cred)
@@ -133,7 +133,7 @@ def test_sign_center_rotates_and_still_signs(kek_provider: KekProvider, tmp_path
         result = sc.rotate_kek(retire_old=True)
         assert result["kek_version"] == 2 and result["rewrapped"] == 1 and result["min_version"] == 2
         assert sc.describe(cred)["kek_version"] == 2
-        again = sc.sign(cred, "binance", ["private"], "GET", "account", {})
+        again = sc.sign(cred, "binance", ["private"], "GET", "account", {}, forward=True)
         assert again["headers"]["X-MBX-APIKEY"] == api_key and "signature=" in again["url"]
         with pytest.raises(KekRetired):  # the v1-wrapped copy of the data key is dead
             kek_provider.unwrap(old.sealed.kek_version, old.sealed.wrapped_dek)
@@ -340,10 +340,10 @@ def test_a_replica_signs_after_another_rotated_and_retired(tmp_path: Path) -> No
         cred = a.store_credential("o", "binance", _alnum(64), _alnum(64))["credential_id"]
         a.rotate_kek(retire_old=True)
         b._cache.clear()  # as after its time limit: b must open the credential again
-        assert b.sign(cred, "binance", ["private"], "GET", "account", {})["url"]
+        assert b.sign(cred, "binance", ["private"], "GET", "account", {}, forward=True)["url"]
         fresh = b.store_credential("o", "binance", _alnum(64), _alnum(64))["credential_id"]
         assert b.describe(fresh)["kek_version"] == 2
-        assert a.sign(fresh, "binance", ["private"], "GET", "account", {})["url"]
+        assert a.sign(fresh, "binance", ["private"], "GET", "account", {}, forward=True)["url"]
     finally:
         a.close()
         b.close()

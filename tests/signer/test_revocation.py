@@ -14,7 +14,8 @@ from signer_support import client, signer, start_signer, store  # noqa: F401  (f
 
 
 def _sign(client: SignerClient, cred: str) -> dict:
-    return client.sign(cred, "binance", ["private"], "GET", "account", {})
+    # Binance is forwarded: the Sign Center signs and sends it (a Binance signature never leaves it)
+    return client.forward(cred, "binance", ["private"], "GET", "account", {})
 
 
 def _refusal(client: SignerClient, cred: str) -> str:
@@ -25,7 +26,7 @@ def _refusal(client: SignerClient, cred: str) -> str:
 
 def test_revoke_stops_signing_at_once_and_shreds(new_key, client: SignerClient, signer) -> None:
     cred = store(client, new_key("binance"), "binance")
-    assert _sign(client, cred)["url"]  # now cached in the signer's memory
+    assert _sign(client, cred)["status"] == 200  # now cached in the signer's memory
     assert client.revoke(cred) == 1
     assert _refusal(client, cred) == "credential_revoked"
     row = sqlite3.connect(signer.data_dir / "signer.db").execute(
@@ -44,7 +45,7 @@ def test_revoke_where_created_before(new_key, client: SignerClient) -> None:
     new = store(client, new_key("binance"), "binance", owner=owner)
     assert client.revoke_where(owner=owner, created_before=cutoff) == 3
     assert [_refusal(client, c) for c in old] == ["credential_revoked"] * 3
-    assert _sign(client, new)["url"]
+    assert _sign(client, new)["status"] == 200
     with pytest.raises(Exception, match="filter"):
         client.revoke_where()  # an empty filter would revoke everything: refused
 
@@ -56,7 +57,7 @@ def test_revocation_reaches_another_replica_at_once(sandbox, new_key, tmp_path: 
     ca, cb = SignerClient(socket_path=a.socket), SignerClient(socket_path=b.socket)
     try:
         cred = store(ca, new_key("binance"), "binance")
-        assert _sign(cb, cred)["url"]  # b has it cached
+        assert _sign(cb, cred)["status"] == 200  # b has it cached
         ca.revoke(cred)
         assert _refusal(cb, cred) == "credential_revoked"
     finally:
@@ -83,7 +84,7 @@ def test_a_copied_ciphertext_row_does_not_open(sandbox, new_key, tmp_path: Path)
     client = SignerClient(socket_path=proc.socket)
     try:
         assert _refusal(client, attacker) == "credential_corrupt"
-        assert _sign(client, victim)["url"]  # the original still opens where it belongs
+        assert _sign(client, victim)["status"] == 200  # the original still opens where it belongs
     finally:
         client.close()
         proc.stop()
@@ -98,7 +99,7 @@ def _replicas(tmp_path: Path) -> tuple:
 
 def _engine_refusal(engine, cred: str) -> str:
     with pytest.raises(SignerRefused) as refused:
-        engine.sign(cred, "binance", ["private"], "GET", "account", {})
+        engine.sign(cred, "binance", ["private"], "GET", "account", {}, forward=True)
     return refused.value.reason
 
 
@@ -110,7 +111,7 @@ def test_a_revocation_rings_every_replica_before_its_next_signature(new_key, tmp
         key = new_key("binance")
         cred = a.store_credential("o", "binance", key["api_key"], key["secret"])["credential_id"]
         for _ in range(3):
-            assert b.sign(cred, "binance", ["private"], "GET", "account", {})["url"]
+            assert b.sign(cred, "binance", ["private"], "GET", "account", {}, forward=True)["url"]
         assert a.revoke(cred) == 1
         assert _engine_refusal(b, cred) == "credential_revoked"
         assert (tmp_path / "shared" / "signer.db.revocations").stat().st_mode & 0o777 == 0o600
@@ -129,12 +130,12 @@ def test_a_revocation_that_never_rang_still_arrives(new_key, tmp_path: Path) -> 
     try:
         key = new_key("binance")
         cred = a.store_credential("o", "binance", key["api_key"], key["secret"])["credential_id"]
-        assert b.sign(cred, "binance", ["private"], "GET", "account", {})["url"]
+        assert b.sign(cred, "binance", ["private"], "GET", "account", {}, forward=True)["url"]
         a.store.revoke_where(int(time.time() * 1000), ids=[cred])
         deadline = time.monotonic() + 2 * _RevocationWatch.FALLBACK_S
         while time.monotonic() < deadline:
             try:
-                b.sign(cred, "binance", ["private"], "GET", "account", {})
+                b.sign(cred, "binance", ["private"], "GET", "account", {}, forward=True)
             except SignerRefused as refused:
                 assert refused.reason == "credential_revoked"
                 break

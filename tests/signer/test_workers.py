@@ -68,15 +68,15 @@ def test_workers_share_store_revocations_and_rate(sandbox, new_key, tmp_path: Pa
     try:
         cred = store(one, new_key("binance"), "binance")
         for client in (one, two, one, two, one, two):  # one bucket for the credential, whichever worker signs
-            assert client.sign(cred, *REQUEST)["url"]
+            assert client.forward(cred, *REQUEST)["status"] == 200
         for client in (one, two):
             with pytest.raises(SignerRefused, match="rate_limited"):
-                client.sign(cred, *REQUEST)
+                client.forward(cred, *REQUEST)
         other = store(two, new_key("binance"), "binance")
-        assert one.sign(other, *REQUEST)["url"]  # stored by one worker, signed by the other
+        assert one.forward(other, *REQUEST)["status"] == 200  # stored by one worker, signed by the other
         assert two.revoke(other) == 1
         with pytest.raises(SignerRefused, match="credential_revoked"):
-            one.sign(other, *REQUEST)  # at once, on the worker that had it cached
+            one.forward(other, *REQUEST)  # at once, on the worker that had it cached
     finally:
         for client in clients.values():
             client.close()
@@ -85,7 +85,7 @@ def test_workers_share_store_revocations_and_rate(sandbox, new_key, tmp_path: Pa
     assert logs == ["audit-0.0.log", "audit-0.1.log"]
     for name in logs:
         actions = [json.loads(line).get("action") for line in (proc.data_dir / name).read_text().splitlines()]
-        assert "sign" in actions
+        assert "forward" in actions
     verify = subprocess.run([sys.executable, "-m", "cexlink.cli", "signer", "audit", "verify", "--data-dir",
                              str(proc.data_dir)], capture_output=True, text=True)
     assert verify.returncode == 0, verify.stdout + verify.stderr
@@ -109,7 +109,7 @@ def test_a_dead_worker_is_replaced_and_none_outlives_the_supervisor(sandbox, new
         assert victim not in now and len(now) == 2
         clients = _clients_by_worker(proc.socket, 2)  # both workers answer again, the new one included
         for c in clients.values():
-            assert c.sign(cred, *REQUEST)["url"]
+            assert c.forward(cred, *REQUEST)["status"] == 200
             c.close()
         proc.stop(kill=True)  # SIGKILL to the supervisor: its workers die with it
         deadline = time.monotonic() + 10

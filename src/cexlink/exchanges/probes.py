@@ -23,6 +23,7 @@ from ..errors import CexlinkError, SignerError
 from ..net import aiohttp_session
 from ..sandbox.clients import point_ccxt
 from . import capabilities
+from .signing import returns_signature
 from .classify import Classified, classify
 
 SANDBOXED = ("binance", "okx", "bybit")
@@ -74,8 +75,11 @@ class ExchangePool:
                 proto.number = str  # amounts stay exact decimal text
                 if exchange in self.exchange_urls:
                     point_ccxt(proto, self.exchange_urls[exchange])
-                if egress_ip is not None and exchange not in ("okx",):  # OKX is sent by the Sign Center
-                    proto.session = aiohttp_session(egress_ip)
+                if egress_ip is not None:
+                    if returns_signature(exchange):
+                        proto.session = aiohttp_session(egress_ip)  # a request signed here leaves from here
+                    else:
+                        proto._cexlink_egress = egress_ip  # the Sign Center sends it, from that address
                 proto.open()  # once: an SSL context costs tens of milliseconds
                 self._protos[key] = proto
         clone = copy.copy(proto)

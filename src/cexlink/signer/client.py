@@ -62,10 +62,14 @@ class _Ops:
                                    "method": method, "path": path, "params": params, "context": context or {}})
 
     def forward(self, credential_id: str, exchange: str, api: Any, method: str, path: str, params: Any,
-                context: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Sign and send in the Sign Center; the exchange's response (status, reason, headers, body)."""
-        return self._call("forward", {"credential_id": credential_id, "exchange": exchange, "api": api,
-                                      "method": method, "path": path, "params": params, "context": context or {}})
+                context: dict[str, Any] | None = None, egress: str | None = None) -> dict[str, Any]:
+        """Sign and send in the Sign Center (from ``egress``, one of its configured source addresses, if given);
+        the exchange's response (status, reason, headers, body)."""
+        args = {"credential_id": credential_id, "exchange": exchange, "api": api, "method": method, "path": path,
+                "params": params, "context": context or {}}
+        if egress is not None:
+            args["egress"] = egress
+        return self._call("forward", args)
 
     def revoke(self, credential_id: str) -> int:
         return self._call("revoke", {"credential_id": credential_id})
@@ -80,6 +84,11 @@ class _Ops:
 
     def describe(self, credential_id: str) -> dict[str, Any]:
         return self._call("describe", {"credential_id": credential_id})
+
+    def audit_heads(self) -> dict[str, Any]:
+        """``{"heads": [{"log", "seq", "hash", "time", "sig"}, ...]}``: the newest durable audit checkpoint of
+        every log of the Sign Center's data directory, to keep outside it (``audit verify --anchor``)."""
+        return self._call("audit_heads", {})
 
 
 def _wait_ms(deadline: float, clock: Callable[[], float]) -> int:

@@ -12,9 +12,11 @@ import copy
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import sqlite3
+import stat
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,17 +25,18 @@ from pathlib import Path
 from typing import Any
 
 import ccxt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ..errors import InputError
 from . import hygiene
-from .audit import AuditLog, AuditUnavailable
+from .audit import AuditLog, AuditUnavailable, default_checkpoint_key_path, heads, open_checkpoint_key
 from .buckets import Buckets, LocalBuckets
 from .doorbell import Doorbell
 from .kek import KekProvider, KekRetired, KeyFileKek
 from .keystore import Binding, SealBroken, open_sealed, rewrap, seal
 from .mapped import DEFAULT_RESERVE
-from .policy import READ_TRADE, SUPPORTED, Endpoint, Policy, Reason, Refused
+from ..exchanges.signing import returns_signature
+from .policy import READ_TRADE, SUPPORTED, Endpoint, Policy, Reason, Refused, api_path
+from .produced import Produced, check_params
 from .store import PG_SCHEMA, CredentialRow, SignerStore
 
 
@@ -48,6 +51,8 @@ class SignerConfig:
     rate_per_credential: float = 50.0
     burst_per_credential: float = 100.0
     checkpoint_every: int = 10_000
+    checkpoint_key: Path | None = None  # outside data_dir; default audit.default_checkpoint_key_path(data_dir)
+    checkpoint_interval_s: float = 1.0  # no record waits longer than this for a checkpoint while signing goes on
     audit_reserve: int = DEFAULT_RESERVE  # bytes of disk the audit log reserves ahead of its last record
     replica: str = "0"
     allow: dict[str, frozenset[Endpoint]] = field(default_factory=lambda: dict(READ_TRADE))  # policy.allowlists
@@ -57,30 +62,58 @@ class SignerConfig:
 
 
 class SignerSecrets:
-    """The Sign Center's own keys, in a 0600 file beside the KEK: the fingerprint pepper, the audit MAC key
-    and the Ed25519 checkpoint key. None of them is in the store or the audit log."""
+    """The Sign Center's own keys, in a 0600 file beside the KEK: the fingerprint pepper and the audit MAC key.
+    None of them is in the store or the audit log. The checkpoint key is not here: it lives outside the data
+    directory (``audit.open_checkpoint_key``). A file from before that still holds one ("checkpoint") keeps
+    working; that key is no longer used."""
 
     def __init__(self, path: Path) -> None:
         if not path.exists():
-            data = {"pepper": secrets.token_bytes(32), "audit_mac": secrets.token_bytes(32),
-                    "checkpoint": Ed25519PrivateKey.generate().private_bytes_raw()}
+            data = {"pepper": secrets.token_bytes(32), "audit_mac": secrets.token_bytes(32)}
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
                 json.dump({k: base64.b64encode(v).decode() for k, v in data.items()}, fh)
         raw = {k: base64.b64decode(v) for k, v in json.loads(path.read_text()).items()}
         self.pepper: bytes = raw["pepper"]
         self.audit_mac: bytes = raw["audit_mac"]
-        self.checkpoint_key = Ed25519PrivateKey.from_private_bytes(raw["checkpoint"])
+
+
+def checkpoint_key_path(config: SignerConfig) -> Path:
+    return config.checkpoint_key or default_checkpoint_key_path(config.data_dir)
 
 
 def prepare(config: SignerConfig, key_file_kek: bool = True) -> None:
     """Create what a Sign Center's processes share — the data directory, its own keys, the store's tables and
     (by default) the KEK file — once, before several worker processes open them at the same time."""
-    config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lock_down(config.data_dir)
     SignerSecrets(config.data_dir / "signer-keys.json")
+    open_checkpoint_key(checkpoint_key_path(config), config.data_dir)
     SignerStore(config.store()).close()
     if key_file_kek:
         KeyFileKek(config.data_dir / "kek.json")
+
+
+log = logging.getLogger("cexlink.signer")
+KEY_FILES = ("kek.json", "signer-keys.json")
+
+
+def lock_down(data_dir: Path) -> None:
+    """The data directory 0700 and every file in it 0600, also when they were made before with wider modes (an
+    operator's mkdir, a copied backup): every file in it is the Sign Center's own, and its user alone may read
+    them. A key file found readable by others is tightened and reported, never named with its content: if
+    someone read it, the KEK must be rotated."""
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if stat.S_IMODE(data_dir.stat().st_mode) != 0o700:
+        os.chmod(data_dir, 0o700)
+    for entry in os.scandir(data_dir):
+        if not entry.is_file(follow_symlinks=False):  # sockets are bind_unix's; links and subdirectories not ours
+            continue
+        mode = stat.S_IMODE(entry.stat(follow_symlinks=False).st_mode)
+        if mode & 0o177:
+            os.chmod(entry.path, 0o600)
+            if entry.name in KEY_FILES and mode & 0o077:
+                log.warning("%s was mode %o (readable by others); now 600: rotate the KEK if anyone read it",
+                            entry.path, mode)
 
 
 @dataclass
@@ -107,6 +140,60 @@ def _audit_refusal() -> Refused:
     return Refused(Reason.AUDIT_UNAVAILABLE, "the audit log cannot be written; nothing was signed")
 
 
+# Argument checks of the operations that change or destroy something, here so that every transport gets them.
+# JSON hands the engine any type: a string where a time belongs compares above every integer in SQLite (so
+# created_before="2026-01-01" matched every credential), and "no" is a true value. Messages name the field,
+# never echo the value.
+MAX_EPOCH_MS = 2**63 - 1  # what the store's BigInteger columns hold
+MAX_IDS = 10_000  # credential ids in one revocation (SQLite binds at most 32,766 values in one statement)
+
+
+def _text(field: str, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise InputError(field, "must be a non-empty string")
+
+
+def _optional(check: Callable[[str, Any], None]) -> Callable[[str, Any], None]:
+    def optional(field: str, value: Any) -> None:
+        if value is not None:
+            check(field, value)
+
+    return optional
+
+
+def _epoch_ms(field: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_EPOCH_MS:
+        raise InputError(field, "must be a time in epoch milliseconds (an integer such as 1767225600000)")
+
+
+def _flag(field: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise InputError(field, "must be true or false")
+
+
+def _ids(field: str, value: Any) -> None:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise InputError(field, "must be a list of credential ids (strings)")
+    if len(value) > MAX_IDS:
+        raise InputError(field, f"at most {MAX_IDS} credential ids in one call")
+
+
+def _string(field: str, value: Any) -> None:  # an empty one is hygiene's to refuse, with its own message
+    if not isinstance(value, str):
+        raise InputError(field, "must be a string")
+
+
+STORE_ARGS = {"owner": _text, "exchange": _text, "api_key": _optional(_string), "secret": _optional(_string),
+              "passphrase": _optional(_string), "expires_at": _optional(_epoch_ms)}
+REVOKE_WHERE_ARGS = {"ids": _optional(_ids), "owner": _optional(_text), "exchange": _optional(_text),
+                     "created_before": _optional(_epoch_ms)}
+
+
+def _check_args(checks: dict[str, Callable[[str, Any], None]], **args: Any) -> None:
+    for name, check in checks.items():
+        check(name, args[name])
+
+
 def mask(api_key: str) -> str:
     return f"{api_key[:4]}…{api_key[-4:]}" if len(api_key) >= 12 else "…"
 
@@ -114,18 +201,20 @@ def mask(api_key: str) -> str:
 class SignCenter:
     def __init__(self, config: SignerConfig, kek: KekProvider | None = None,
                  clock: Callable[[], float] = time.time, buckets: Buckets | None = None) -> None:
-        config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        lock_down(config.data_dir)
         self.config = config
         self.clock = clock
         self.kek: KekProvider = kek or KeyFileKek(config.data_dir / "kek.json")
         self.secrets = SignerSecrets(config.data_dir / "signer-keys.json")
         self.store = SignerStore(config.store())
         self.audit = AuditLog(config.data_dir / f"audit-{config.replica}.log", self.secrets.audit_mac,
-                              self.secrets.checkpoint_key, clock, config.checkpoint_every, config.audit_reserve)
+                              open_checkpoint_key(checkpoint_key_path(config), config.data_dir), clock,
+                              config.checkpoint_every, config.audit_reserve, config.checkpoint_interval_s)
         self.policy = Policy(buckets or LocalBuckets(config.rate_per_credential, config.burst_per_credential),
                              max_recv_window_ms=config.max_recv_window_ms, allow=config.allow)
         self._cache: dict[str, _Entry] = {}
         self._prototypes: dict[str, Any] = {}
+        self._produced = Produced()
         self._watch = _RevocationWatch(self.store)
 
     # ---- intake ----
@@ -135,8 +224,8 @@ class SignCenter:
 
     def store_credential(self, owner: str, exchange: str, api_key: str, secret: str, passphrase: str | None = None,
                          expires_at: int | None = None) -> dict[str, Any]:
-        if not owner or not isinstance(owner, str):
-            raise InputError("owner", "is required")
+        _check_args(STORE_ARGS, owner=owner, exchange=exchange, api_key=api_key, secret=secret,
+                    passphrase=passphrase, expires_at=expires_at)
         if exchange not in SUPPORTED:
             raise InputError("exchange", f"{exchange!r} is not an exchange ccxt supports")
         key = hygiene.clean(exchange, "api_key", api_key)
@@ -158,15 +247,30 @@ class SignCenter:
     # ---- signing ----
 
     def sign(self, credential_id: str, exchange: str, api: Any, method: str, path: str, params: Any,
-             context: dict[str, Any] | None = None, forward: bool = False) -> dict[str, Any]:
-        """The signed request. ``forward=True`` is for the server's own forward operation only: the request
-        may then carry secret material (OKX's passphrase header), because the Sign Center sends it itself."""
+             context: dict[str, Any] | None = None, forward: bool = False, egress: str | None = None
+             ) -> dict[str, Any]:
+        """The signed request. ``forward=True`` is for the server's own forward operation only: the Sign Center
+        then sends the request itself (from ``egress``, one of its configured source addresses, if named), so
+        it may be one whose signature does not bind its path (Binance, Bybit) or that carries secret material
+        (OKX's passphrase header). The ``sign`` operation answers only for exchanges whose signature binds the
+        whole request (exchanges/signing.py)."""
         context = context or {}
+        if not isinstance(params, dict | list):
+            raise InputError("params", "must be an object (or, for a batch, a list)")
         try:
+            if not forward and not returns_signature(exchange):
+                raise Refused(Reason.FORWARD_REQUIRED, f"{exchange} signatures do not bind the whole request or "
+                                                       "carry secret material; use forward")
+            if egress is not None and (not forward or egress not in self.config.egress_ips):
+                raise Refused(Reason.EGRESS_NOT_ALLOWED, "egress must be one of the Sign Center's configured "
+                                                         "egress addresses (--egress-ip)")
             entry = self._entry(credential_id, exchange)
             self.policy.check(exchange, api, method, path, params, context)
+            check_params(exchange, path, params, self.policy.max_recv_window_ms)
             self.policy.take_token(credential_id)
             request = self._ccxt_sign(entry, api, method, path, params, context)
+            self._produced.check(exchange, api_path(api), method, path, params, request,
+                                 lambda ref: self._ccxt_sign(entry, api, method, path, ref, context))
             if not forward and _carries_secret(entry.secrets, request):
                 raise Refused(Reason.FORWARD_REQUIRED, f"{exchange} requests carry secret material; use forward")
         except Refused as refused:
@@ -261,10 +365,12 @@ class SignCenter:
     # ---- revocation and rotation ----
 
     def revoke(self, credential_id: str) -> int:
+        _check_args({"credential_id": _text}, credential_id=credential_id)
         return self.revoke_where(ids=[credential_id])
 
     def revoke_where(self, ids: list[str] | None = None, owner: str | None = None, exchange: str | None = None,
                      created_before: int | None = None) -> int:
+        _check_args(REVOKE_WHERE_ARGS, ids=ids, owner=owner, exchange=exchange, created_before=created_before)
         if ids is None and owner is None and exchange is None and created_before is None:
             raise InputError("filter", "give at least one of credential ids, owner, exchange, created_before")
         count = self.store.revoke_where(int(self.clock() * 1000), ids, owner, exchange, created_before)
@@ -279,6 +385,7 @@ class SignCenter:
 
     def rotate_kek(self, retire_old: bool = False) -> dict[str, int]:
         """New KEK version; rewrap every data key under it (no plaintext secret leaves the process)."""
+        _check_args({"retire_old": _flag}, retire_old=retire_old)
         old_min = self.kek.min_version
         version = self.kek.rotate()
         rewrapped = 0
@@ -294,6 +401,11 @@ class SignCenter:
         self.audit.append("rotate_kek", f"ok:v{version}:rewrapped={rewrapped}")
         return {"kek_version": version, "rewrapped": rewrapped, "min_version": self.kek.min_version,
                 "previous_min_version": old_min}
+
+    def audit_heads(self) -> dict[str, Any]:
+        """The newest durable checkpoint of every audit log in the data directory (every replica's and
+        worker's), for the API server to keep outside it: the anchor ``audit verify --anchor`` checks."""
+        return {"heads": heads(self.config.data_dir)}
 
     def describe(self, credential_id: str) -> dict[str, Any]:
         row = self.store.get(credential_id)

@@ -5,9 +5,11 @@ or ``{"id": n, "ok": false, "error": {"type": "refused"|"input"|"network"|"inter
 "message"}}``. On the Unix socket an answer may also carry ``"busy": true``: callers are crowding the Sign
 Center, so a caller should block for its next answer rather than busy-wait (server.py, client.py).
 
-``forward`` takes the arguments of ``sign``; the Sign Center sends the signed request itself and answers with
-the exchange's response (``status``, ``reason``, ``headers``, ``body``). It is for exchanges whose signed
-requests carry secret material in clear (OKX's passphrase header), which ``sign`` refuses to return.
+``forward`` takes the arguments of ``sign`` and an optional ``egress`` (one of the Sign Center's configured
+source addresses); the Sign Center sends the signed request itself, to the URL it built, and answers with the
+exchange's response (``status``, ``reason``, ``headers``, ``body``). It is the only way to Binance and Bybit
+(their signatures do not bind the path, so a signature handed out could be replayed on a withdrawal) and to
+OKX (its passphrase header); ``sign`` answers only where the signature binds the whole request.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ OPS = {
     "revoke_where": "revoke_where",
     "rotate_kek": "rotate_kek",
     "describe": "describe",
+    "audit_heads": "audit_heads",
 }
 FORWARD_TIMEOUT = httpx.Timeout(10.0)
 
@@ -42,11 +45,12 @@ FORWARD_TIMEOUT = httpx.Timeout(10.0)
 @functools.cache
 def _specs(cls: type) -> dict[str, tuple[str, frozenset[str], frozenset[str]]]:
     """op -> (method, accepted, required) for an engine class: computed once, checked with set operations
-    (inspect's bind() costs tens of microseconds per call). ``forward`` is never an accepted argument name."""
+    (inspect's bind() costs tens of microseconds per call). ``forward`` and ``egress`` are never accepted
+    argument names: only the forward operation sets them."""
     specs = {}
     for op, method in OPS.items():
         params = list(inspect.signature(getattr(cls, method)).parameters.values())[1:]  # without self
-        specs[op] = (method, frozenset(p.name for p in params) - {"forward"},
+        specs[op] = (method, frozenset(p.name for p in params) - {"forward", "egress"},
                      frozenset(p.name for p in params if p.default is inspect.Parameter.empty))
     return specs
 
@@ -63,23 +67,28 @@ def _error(rid: Any, e: Exception) -> dict[str, Any]:
 
 
 class Forwarder:
-    """Sends signed requests for the forward operation, over one keep-alive client per Sign Center."""
+    """Sends signed requests for the forward operation, over one keep-alive client per source address (the
+    engine has checked that a named one is configured)."""
 
     def __init__(self) -> None:
-        self._client: httpx.AsyncClient | None = None
+        self._clients: dict[str | None, httpx.AsyncClient] = {}
 
-    async def send(self, request: dict[str, Any]) -> dict[str, Any]:
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=FORWARD_TIMEOUT, follow_redirects=False)
+    async def send(self, request: dict[str, Any], egress: str | None = None) -> dict[str, Any]:
+        client = self._clients.get(egress)
+        if client is None:
+            transport = httpx.AsyncHTTPTransport(local_address=egress) if egress else None
+            client = self._clients[egress] = httpx.AsyncClient(timeout=FORWARD_TIMEOUT, follow_redirects=False,
+                                                               transport=transport)
         body = request.get("body")
-        resp = await self._client.request(request["method"], request["url"], headers=request.get("headers") or {},
-                                          content=body.encode() if isinstance(body, str) else body)
+        resp = await client.request(request["method"], request["url"], headers=request.get("headers") or {},
+                                    content=body.encode() if isinstance(body, str) else body)
         return {"status": resp.status_code, "reason": resp.reason_phrase, "headers": dict(resp.headers),
                 "body": resp.text}
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
 
 
 class Service:
@@ -146,10 +155,13 @@ class Service:
         rid = message.get("id")
         try:
             args = message.get("args") or {}
+            egress = args.pop("egress", None) if isinstance(args, dict) else None
+            if egress is not None and not isinstance(egress, str):
+                raise InputError("egress", "must be an IP address (one of the Sign Center's egress addresses)")
             self._checked("sign", args)  # checks the op's arguments
             with self.lock:
-                request = self.engine.sign(**args, forward=True)
-            return {"id": rid, "ok": True, "result": await self.forwarder.send(request)}
+                request = self.engine.sign(**args, forward=True, egress=egress)
+            return {"id": rid, "ok": True, "result": await self.forwarder.send(request, egress)}
         except Exception as e:
             return _error(rid, e)
 
