@@ -2,10 +2,19 @@
 
 A SQLite file by default, or a PostgreSQL schema (``cexlink_signer``) by URL. Rows hold only sealed material:
 the wrapped data key, nonce and ciphertext; shredding sets the wrapped data key and ciphertext to NULL.
+
+Shredding leaves no copy behind on SQLite: every connection runs with ``secure_delete`` (freed cell space and
+pages are overwritten with zeros, not just unlinked), and after a revocation's commit a
+``wal_checkpoint(TRUNCATE)`` writes the shredded pages over the old ones in the main file and empties the WAL,
+whose older frames still held them. On PostgreSQL the updated row leaves a dead tuple until VACUUM, which runs
+after each revocation batch (outside its transaction); until then the old bytes sit in the table's pages, and
+in WAL segments and backups until those are recycled (README, Sign Center).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,7 +40,10 @@ from sqlalchemy.engine import Engine
 
 from .keystore import Sealed
 
+log = logging.getLogger("cexlink.signer")
+
 PG_SCHEMA = "cexlink_signer"
+SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")  # the store's files: what SQLite may create beside it
 
 
 def _tables(schema: str | None) -> tuple[MetaData, Table, Table]:
@@ -85,6 +97,8 @@ class SignerStore:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         schema = None if self.is_sqlite else PG_SCHEMA
+        if self.is_sqlite:
+            _own_files(url.split("///", 1)[1])
         self.engine: Engine = create_engine(url, future=True, pool_pre_ping=not self.is_sqlite)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -93,6 +107,8 @@ class SignerStore:
                 conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {PG_SCHEMA}")
         self.md, self.credentials, self.meta = _tables(schema)
         self.md.create_all(self.engine)
+        if self.is_sqlite:
+            self._purge()  # a process that died between a revocation's commit and its checkpoint
         self._reader: Any = None
         self._get_one = select(self.credentials).where(self.credentials.c.id == bindparam("id"))
 
@@ -139,7 +155,24 @@ class SignerStore:
             result = conn.execute(update(c).where(and_(*conds)).values(
                 status="revoked", revoked_at=now_ms, wrapped_dek=None, ciphertext=None, nonce=None))
             self._bump(conn, "revocation_epoch")
+        self._purge()
         return int(result.rowcount or 0)
+
+    def _purge(self) -> None:
+        """After a revocation's commit: leave no old copy of the shredded rows in the store's files (SQLite) or
+        its table pages (PostgreSQL), as far as the database can see to it."""
+        if self.is_sqlite:
+            with self.engine.connect() as conn:
+                # Busy (1) while a reader still holds an old snapshot, after waiting busy_timeout for it. The
+                # revocation stands either way; the next revocation or start checkpoints again.
+                for _ in range(3):
+                    row = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()
+                    if row is None or not row[0]:
+                        return
+                log.warning("the store's WAL could not be emptied after a revocation; retried at the next one")
+                return
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f"VACUUM {PG_SCHEMA}.credentials")
 
     def iter_sealed(self, batch: int = 1000) -> Iterator[CredentialRow]:
         c = self.credentials
@@ -188,8 +221,23 @@ class SignerStore:
         return int(v or 0)
 
 
+def _own_files(path: str) -> None:
+    """The store's files readable by the Sign Center's user only: created 0600 before SQLite opens them (it
+    gives the WAL and -shm the main file's mode), and tightened when an older start left them wider."""
+    if path in ("", ":memory:"):
+        return
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for suffix in SQLITE_SUFFIXES:
+        try:
+            if os.stat(path + suffix).st_mode & 0o077:
+                os.chmod(path + suffix, 0o600)
+        except FileNotFoundError:
+            pass
+
+
 def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
     cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA secure_delete=ON")  # a shredded row's bytes are zeroed, not left in free space
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")  # an acknowledged intake survives a crash (the SIGKILL test)
     cur.execute("PRAGMA busy_timeout=10000")
