@@ -40,8 +40,11 @@ def _demo_keys(sandbox_url: str, ledger: Any, demo_file: Path) -> dict[str, dict
 def _start_signer(data_dir: Path, sandbox_url: str) -> tuple[subprocess.Popen[bytes], Path]:
     sock = data_dir / "signer.sock"
     sock.unlink(missing_ok=True)
+    # The checkpoint key beside the Sign Center's data directory, not in it: whoever can write that directory
+    # must not be able to sign audit checkpoints.
     args = [sys.executable, "-m", "cexlink.cli", "signer", "serve", "--socket", str(sock), "--data-dir",
-            str(data_dir / "signer")]
+            str(data_dir / "signer"), "--checkpoint-key", str(data_dir / "signer-checkpoint.key"),
+            "--egress-ip", "127.0.0.1"]  # it sends Binance, OKX and Bybit requests itself: the platform's egress
     for exchange in EXCHANGES:
         args += ["--exchange-url", f"{exchange}={sandbox_url}"]
     log = (data_dir / "signer.log").open("ab")

@@ -20,6 +20,8 @@ from pg_support import postgres  # noqa: F401  (fixture, for the postgresql runs
 from signer_support import SignerProcess, start_signer
 
 EGRESS = ["127.0.0.1", "127.0.0.2"]  # the platform's egress IPs: both local, so each can be probed
+# The Sign Center sends forwarded requests (Binance, OKX, Bybit) and may be asked to send from these.
+SIGNER_EGRESS = [arg for ip in EGRESS for arg in ("--egress-ip", ip)]
 
 
 @dataclass
@@ -45,14 +47,14 @@ def start_http_platform(tmp: Path, sandbox_url: str, port: int) -> Platform:
     token = tmp / "signer-token"
     token.write_text("platform-http-token\n")
     signer = start_signer(tmp, sandbox_url, name="http-signer",
-                          extra=["--http", f"127.0.0.1:{port}", "--token-file", str(token)])
+                          extra=["--http", f"127.0.0.1:{port}", "--token-file", str(token), *SIGNER_EGRESS])
     return start_platform(tmp, sandbox_url, signer=signer, signer_socket=None, signer_url=f"http://127.0.0.1:{port}",
                           signer_token_file=token)
 
 
 def start_platform(tmp: Path, sandbox_url: str, database_url: str | None = None, signer: SignerProcess | None = None,
                    **overrides: Any) -> Platform:
-    signer = signer or start_signer(tmp, sandbox_url, name="platform-signer")
+    signer = signer or start_signer(tmp, sandbox_url, name="platform-signer", extra=SIGNER_EGRESS)
     overrides.setdefault("signer_socket", signer.socket)
     settings = Settings(database_url=database_url or f"sqlite:///{tmp / 'app.db'}",
                         egress_ips=list(EGRESS), egress_bind=True,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from platform_support import EGRESS
+from platform_support import EGRESS, SIGNER_EGRESS
 
 from signer_support import start_signer
 
@@ -29,7 +29,7 @@ def cli(env: dict[str, str], *args: str, stdin: str | None = None) -> tuple[int,
 @pytest.fixture(scope="module")
 def env(sandbox, tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("cli")
-    signer = start_signer(tmp, sandbox.url, name="cli-signer")
+    signer = start_signer(tmp, sandbox.url, name="cli-signer", extra=SIGNER_EGRESS)
     environment = {"CEXLINK_DATABASE_URL": f"sqlite:///{tmp / 'app.db'}", "CEXLINK_SIGNER_SOCKET": str(signer.socket),
                    "CEXLINK_EGRESS_IPS": ",".join(EGRESS), "CEXLINK_RATE_LIMIT": "false",
                    "CEXLINK_EXCHANGE_URLS": ",".join(f"{ex}={sandbox.url}" for ex in ("binance", "okx", "bybit"))}

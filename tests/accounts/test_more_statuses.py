@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from platform_support import EGRESS, body, start_platform
+from platform_support import EGRESS, SIGNER_EGRESS, body, start_platform
 
 from cexlink.signer.client import SignerClient
 from signer_support import start_signer
@@ -41,7 +41,7 @@ def test_revoked_rate_limited_and_unknown(sandbox, new_key, admin, tmp_path: Pat
             out = c.post(f"/api/v1/accounts/{accounts['okx']['id']}/refresh").json()
             assert out["status"] == "unknown", out
             platform.signer = start_signer(tmp_path, sandbox.url, name="platform-signer",
-                                           data_dir=platform.signer.data_dir)
+                                           data_dir=platform.signer.data_dir, extra=SIGNER_EGRESS)
             assert c.post(f"/api/v1/accounts/{accounts['okx']['id']}/refresh").json()["status"] == "ok"
     finally:
         platform.stop()

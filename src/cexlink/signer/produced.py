@@ -80,10 +80,11 @@ class Produced:
         if ref is None:
             ref = self._references[key] = _reference(path, reference)
         origin, pattern, added = ref
-        url = urlsplit(str(request.get("url")))
+        raw = str(request.get("url"))
+        url = urlsplit(raw)
         if str(request.get("method", "")).upper() != method.upper():
             raise Refused(Reason.PATH_REWRITTEN, f"sign() produced a {request.get('method')} request, not {method}")
-        if f"{url.scheme}://{url.netloc}" != origin or url.fragment or not pattern.fullmatch(url.path):
+        if f"{url.scheme}://{url.netloc}" != origin or "#" in raw or not pattern.fullmatch(url.path):
             raise Refused(Reason.PATH_REWRITTEN, f"sign() produced a request for another path than {method} {path}")
         if url.query:
             names = {name for name, _ in parse_qsl(url.query, keep_blank_values=True)}
