@@ -6,6 +6,7 @@ import typer
 
 from .accounts.cli import app as accounts_app
 from .accounts.cli import users_app
+from .api.cli import app as audit_app
 from .sandbox.cli import app as sandbox_app
 from .signer.cli import app as signer_app
 from .up import up
@@ -18,6 +19,7 @@ app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(signer_app, name="signer")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
 
 
 @app.command()

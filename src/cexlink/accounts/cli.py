@@ -147,3 +147,65 @@ def create_user(name: str, admin: Annotated[bool, typer.Option(help="An administ
         user = users.create(name, is_admin=admin)
         token = users.issue_token(user.id, "cli")
         _out({"user_id": user.id, "name": name, "token": token})
+
+
+tokens_app = typer.Typer(help="API tokens: list, create (shown once), revoke. Yours; an administrator's: anyone's.",
+                         no_args_is_help=True)
+users_app.add_typer(tokens_app, name="tokens")
+
+
+def _run_db(token: str, action: Callable[[Any, Any], Any]) -> None:
+    """Resolve the token to a user, run one action in one transaction of the app database, map errors to exits
+    (the same codes as ``_run``). Tokens need no Sign Center."""
+    from ..accounts.service import AccountRefused
+    from ..storage.db import make_engine, make_session_factory, migrate
+    from ..storage.errors import NotFound
+    from ..storage.repositories import Users
+
+    engine = make_engine(Settings.from_env().database_url)
+    try:
+        migrate(engine)
+        with make_session_factory(engine)() as db, db.begin():
+            user = Users(db).user_for_token(token) if token else None
+            if user is None:
+                _fail(3, {"detail": "a valid API token is required (--token or CEXLINK_TOKEN)"})
+            _out(action(db, user))
+    except InputError as e:
+        _fail(2, {"detail": [{"loc": ["body", e.field], "msg": e.message}]})
+    except AccountRefused as e:
+        _fail(4, e.as_json())
+    except NotFound as e:
+        _fail(5, {"detail": f"no such {e.what}"})
+    finally:
+        engine.dispose()
+
+
+UserId = Annotated[int | None, typer.Option(help="Administrators: another user's tokens (default: yours; list: "
+                                                 "everyone's for an administrator).")]
+
+
+@tokens_app.command("list")
+def tokens_list(token: Token, user_id: UserId = None) -> None:
+    """Tokens with their label, creation, last use, expiry and status (never the token itself)."""
+    from .tokens import list_tokens
+
+    _run_db(token, lambda db, me: list_tokens(db, me.id, me.is_admin, user_id))
+
+
+@tokens_app.command("create")
+def tokens_create(token: Token, label: Annotated[str, typer.Option(help="What the token is for.")] = "",
+                  expires_in_days: Annotated[float | None, typer.Option(help="Refused after this many days "
+                                                                             "(default: until revoked).")] = None,
+                  user_id: UserId = None) -> None:
+    """A new token, printed this once: only its hash is stored."""
+    from .tokens import create_token
+
+    _run_db(token, lambda db, me: create_token(db, me.id, me.is_admin, label, expires_in_days, user_id))
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token: Token, token_id: Annotated[int, typer.Argument(help="The token's id (from list).")]) -> None:
+    """Revoke a token: refused at once by every API server."""
+    from .tokens import revoke_token
+
+    _run_db(token, lambda db, me: revoke_token(db, me.id, me.is_admin, token_id))

@@ -29,7 +29,8 @@ from .incidents import IncidentBoard
 DELETE_REMINDER = ("The connection is deleted and its key destroyed here. Delete the API key on {exchange} too "
                    "(API Management), so that nobody can use it.")
 REFUSAL_HTTP = {"account_already_connected": 409, "key_already_used": 409, "key_belongs_to_another_account": 409,
-                "active_consumers": 409, "sub_account_not_allowed": 400}
+                "active_consumers": 409, "sub_account_not_allowed": 400,
+                "key_update_conflict": 409}
 
 
 class AccountRefused(CexlinkError):
@@ -104,6 +105,10 @@ class AccountService:
     def _conflict(self, reason: str, message: str, remedy: str, field: str | None = None) -> AccountRefused:
         return AccountRefused(reason, message, remedy, REFUSAL_HTTP[reason], field)
 
+    def _key_used(self, cap: Capability) -> AccountRefused:
+        return self._conflict("key_already_used", "This API key is already used by another connection.",
+                              f"Create a separate API key on {cap.name} for each connection.", "api_key")
+
     @staticmethod
     def _capability(exchange: Any) -> Capability:
         cap = capabilities.get(exchange) if isinstance(exchange, str) else None
@@ -161,14 +166,14 @@ class AccountService:
         stored = await self._store(owner_id, cap, api_key, secret, passphrase)
         cred = stored["credential_id"]
         try:
-            with self._db() as db:
-                if Accounts(db).by_fingerprint(stored["key_fingerprint"]) is not None:
-                    raise self._conflict("key_already_used", "This API key is already used by another connection.",
-                                         f"Create a separate API key on {cap.name} for each connection.", "api_key")
+            # The key is proven (the probe passed) before anything is said about its use elsewhere: an API key
+            # alone, with a wrong secret, must reveal nothing about other users' connections.
             facts, result = await self._check_key(cap, cred)
             uid = facts.uid or stored["key_fingerprint"]  # exchanges without a uid: the key is the identity
             with self._db() as db:
                 accounts = Accounts(db)
+                if accounts.by_fingerprint(stored["key_fingerprint"]) is not None:
+                    raise self._key_used(cap)
                 if accounts.by_exchange_uid(cap.id, uid) is not None:
                     raise self._conflict("account_already_connected", "This account is already connected.",
                                          "You can connect the same exchange account only once. Use Update API Key "
@@ -201,12 +206,7 @@ class AccountService:
         stored = await self._store(owner_id, cap, api_key, secret, passphrase)
         cred = stored["credential_id"]
         try:
-            with self._db() as db:
-                other = Accounts(db).by_fingerprint(stored["key_fingerprint"])
-                if other is not None and other.id != account_id:
-                    raise self._conflict("key_already_used", "This API key is already used by another connection.",
-                                         f"Create a separate API key on {cap.name} for each connection.", "api_key")
-            facts, result = await self._check_key(cap, cred)
+            facts, result = await self._check_key(cap, cred)  # proven first, as in connect
             new_uid = facts.uid or stored["key_fingerprint"]
             if facts.uid is not None and new_uid != uid:
                 raise self._conflict("key_belongs_to_another_account",
@@ -214,9 +214,25 @@ class AccountService:
                                      f"Create the new key while logged in to the {cap.name} account this connection "
                                      f"is for (uid {uid}).", "api_key")
             with self._db() as db:
-                account = Accounts(db).update(owner_id, account_id, credential_id=cred,
-                                              key_fingerprint=stored["key_fingerprint"],
-                                              masked_key=stored["masked_key"], **self._key_fields(facts, result, cap))
+                accounts = Accounts(db)
+                other = accounts.by_fingerprint(stored["key_fingerprint"])
+                if other is not None and other.id != account_id:
+                    raise self._key_used(cap)
+                try:
+                    account = accounts.swap_credential(owner_id, account_id, old_cred, credential_id=cred,
+                                                       key_fingerprint=stored["key_fingerprint"],
+                                                       masked_key=stored["masked_key"],
+                                                       **self._key_fields(facts, result, cap))
+                except Conflict as c:
+                    if c.field != "key_fingerprint":
+                        raise
+                    raise self._key_used(cap) from None
+                if account is None:  # another Update API Key (or a Delete) changed the connection meanwhile
+                    raise self._conflict("key_update_conflict",
+                                         "The connection's key was changed by another request while this one was "
+                                         "being checked; this key was not saved.",
+                                         "Reload the connection and check its key; update it again if needed.",
+                                         "api_key")
                 Events(db).add(owner_id, account_id, "info", "key_updated",
                                f"API key replaced with {stored['masked_key']}", {"previous_status": old_status})
                 resumed = _resume_consumers(db, owner_id, account_id)
@@ -229,7 +245,7 @@ class AccountService:
                                    f"Status changed from {old_status} to ok", {"from": old_status, "to": "ok"})
                 out = account_json(account)
         except BaseException:
-            await self.signer.revoke(cred)
+            await self.signer.revoke(cred)  # the loser's (or a refused) credential never stays live
             raise
         await self.signer.revoke(old_cred)  # only now: the new key is in place
         return out

@@ -7,22 +7,27 @@ scoped to that user. One place maps our errors to HTTP: bad input → 422 naming
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from ..accounts import tokens
 from ..accounts.service import AccountRefused, AccountService
 from ..errors import InputError, SignerUnavailable
 from ..exchanges.capabilities import CAPABILITIES
 from ..storage.errors import NotFound
 from ..storage.repositories import Events, Users
-from .schemas import Connect, UpdateKey
+from .anchors import ANCHOR_INTERVAL_S, AnchorFetcher
+from .limits import MAX_BODY_BYTES, BodyLimit
+from .schemas import Connect, NewToken, UpdateKey
 
 bearer = HTTPBearer(auto_error=False)
 
@@ -51,17 +56,34 @@ def caller(request: Request, creds: Annotated[HTTPAuthorizationCredentials | Non
 
 
 Auth = Annotated[Caller, Depends(caller)]
+# Every id in a path: a database row id (64-bit signed). Anything else (2^63 and up, 0, negative, not a number) is
+# a 422 naming the parameter, never an overflow deep in the database driver (a 500).
+Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
-def create_app(service: AccountService, on_shutdown: Any = None) -> FastAPI:
+def create_app(service: AccountService, on_shutdown: Any = None, anchor_interval_s: float = ANCHOR_INTERVAL_S,
+               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    """The API. ``anchor_interval_s``: how often the Sign Center's audit heads are fetched and anchored (0: not
+    at all); ``max_body_bytes``: the request body limit, applied before anything else."""
+    anchors = AnchorFetcher(service.signer, service.sessions, anchor_interval_s or ANCHOR_INTERVAL_S)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        if on_shutdown is not None:
-            await on_shutdown()
+        task = asyncio.create_task(anchors.run()) if anchor_interval_s > 0 else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if on_shutdown is not None:
+                await on_shutdown()
 
     app = FastAPI(title="cexlink", version="0.1.0", lifespan=lifespan)
     app.state.service = service
+    app.state.anchors = anchors
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)  # outermost of ours: before auth and parsing
 
     @app.exception_handler(_Unauthorized)
     async def unauthorized(request: Request, exc: _Unauthorized) -> JSONResponse:
@@ -87,7 +109,7 @@ def create_app(service: AccountService, on_shutdown: Any = None) -> FastAPI:
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> JSONResponse:
-        return JSONResponse({"detail": "no such exchange account"}, 404)
+        return JSONResponse({"detail": f"no such {exc.what}"}, 404)
 
     @app.exception_handler(SignerUnavailable)
     async def signer_down(request: Request, exc: SignerUnavailable) -> JSONResponse:
@@ -119,15 +141,15 @@ def create_app(service: AccountService, on_shutdown: Any = None) -> FastAPI:
         return await service.connect(me.id, body.exchange, body.name, body.api_key, body.secret, body.passphrase)
 
     @app.get("/api/v1/accounts/{account_id}")
-    def show(account_id: int, me: Auth) -> dict[str, Any]:
+    def show(account_id: Id, me: Auth) -> dict[str, Any]:
         return service.show(me.id, account_id)
 
     @app.put("/api/v1/accounts/{account_id}/api-key")
-    async def update_key(account_id: int, body: UpdateKey, me: Auth) -> dict[str, Any]:
+    async def update_key(account_id: Id, body: UpdateKey, me: Auth) -> dict[str, Any]:
         return await service.update_key(me.id, account_id, body.api_key, body.secret, body.passphrase)
 
     @app.post("/api/v1/accounts/{account_id}/refresh")
-    async def refresh(account_id: int, me: Auth) -> dict[str, Any]:
+    async def refresh(account_id: Id, me: Auth) -> dict[str, Any]:
         return await service.refresh(me.id, account_id)
 
     @app.post("/api/v1/accounts/refresh")
@@ -137,11 +159,11 @@ def create_app(service: AccountService, on_shutdown: Any = None) -> FastAPI:
         return await service.refresh_many(None if all else me.id)
 
     @app.delete("/api/v1/accounts/{account_id}")
-    async def delete(account_id: int, me: Auth) -> dict[str, Any]:
+    async def delete(account_id: Id, me: Auth) -> dict[str, Any]:
         return await service.delete(me.id, account_id)
 
     @app.get("/api/v1/accounts/{account_id}/events")
-    def account_events(account_id: int, me: Auth) -> list[dict[str, Any]]:
+    def account_events(account_id: Id, me: Auth) -> list[dict[str, Any]]:
         service.show(me.id, account_id)  # 404 unless it is the caller's
         with service.sessions() as db:
             return [_event(e) for e in Events(db).list(me.id, account_id)]
@@ -150,6 +172,24 @@ def create_app(service: AccountService, on_shutdown: Any = None) -> FastAPI:
     def events(me: Auth) -> list[dict[str, Any]]:
         with service.sessions() as db:
             return [_event(e) for e in Events(db).list(me.id)]
+
+    # ---- API tokens: a user manages their own, an administrator anyone's ----
+
+    @app.get("/api/v1/tokens")
+    def list_tokens(me: Auth, user_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None
+                    ) -> list[dict[str, Any]]:
+        with service.sessions() as db, db.begin():
+            return tokens.list_tokens(db, me.id, me.is_admin, user_id)
+
+    @app.post("/api/v1/tokens", status_code=201)
+    def create_token(body: NewToken, me: Auth) -> dict[str, Any]:
+        with service.sessions() as db, db.begin():
+            return tokens.create_token(db, me.id, me.is_admin, body.label, body.expires_in_days, body.user_id)
+
+    @app.delete("/api/v1/tokens/{token_id}")
+    def revoke_token(token_id: Id, me: Auth) -> dict[str, Any]:
+        with service.sessions() as db, db.begin():
+            return tokens.revoke_token(db, me.id, me.is_admin, token_id)
 
     return app
 

@@ -22,3 +22,9 @@ class UpdateKey(_Body):
     api_key: str = Field(min_length=1, max_length=1024)
     secret: str = Field(min_length=1, max_length=8192)
     passphrase: str | None = Field(default=None, max_length=256)
+
+
+class NewToken(_Body):
+    label: str = Field(default="", max_length=200)
+    expires_in_days: float | None = Field(default=None, gt=0, le=3650, description="None: until revoked")
+    user_id: int | None = Field(default=None, ge=1, le=2**63 - 1, description="Administrators: whose token")
