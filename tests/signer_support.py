@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from cexlink.signer.audit import default_checkpoint_key_path, open_checkpoint_key, public_key_text
 from cexlink.signer.client import SignerClient
 
 EXCHANGES = ("binance", "okx", "bybit")
@@ -40,6 +41,8 @@ def start_signer(tmp: Path, sandbox_url: str | None, name: str = "signer", data_
     log = tmp / f"{name}.log"
     args = [sys.executable, "-m", "cexlink.cli", "signer", "serve", "--socket", str(sock), "--data-dir",
             str(data_dir), "--replica", replica, *(extra or [])]
+    if "--checkpoint-key" not in args:  # beside the data directory, never in it (verify_cli finds it there)
+        args += ["--checkpoint-key", str(default_checkpoint_key_path(data_dir))]
     for ex in EXCHANGES if sandbox_url else ():
         args += ["--exchange-url", f"{ex}={sandbox_url}"]
     if sock.exists():  # left by a killed process: wait for the new one's, not this
@@ -75,10 +78,18 @@ def store(client: SignerClient, key: dict, exchange: str, owner: str = "user-1")
     return client.store(owner, exchange, key["api_key"], key["secret"], key.get("passphrase"))["credential_id"]
 
 
-def verify_cli(data_dir: Path) -> tuple[int, dict]:
-    """``cexlink signer audit verify`` on a data directory: its exit status and its first log's result."""
-    out = subprocess.run([sys.executable, "-m", "cexlink.cli", "signer", "audit", "verify", "--data-dir",
-                          str(data_dir)], capture_output=True, text=True, timeout=60)
+def checkpoint_public_key(data_dir: Path, key: Path | None = None) -> str:
+    """The public key of the checkpoint key start_signer gave a Sign Center on ``data_dir`` (base64)."""
+    path = key or default_checkpoint_key_path(data_dir)
+    return public_key_text(open_checkpoint_key(path, data_dir, create=False).public_key())
+
+
+def verify_cli(data_dir: Path, anchor: Path | None = None, key: Path | None = None) -> tuple[int, dict]:
+    """``cexlink signer audit verify`` on a data directory, against the public key of its checkpoint key (and
+    the anchor file, if given): its exit status and its first log's result."""
+    args = [sys.executable, "-m", "cexlink.cli", "signer", "audit", "verify", "--data-dir", str(data_dir),
+            "--public-key", checkpoint_public_key(data_dir, key), *(["--anchor", str(anchor)] if anchor else [])]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=60)
     return out.returncode, json.loads(out.stdout.splitlines()[0])
 
 

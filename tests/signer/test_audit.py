@@ -54,7 +54,7 @@ def test_records_say_what_happened_without_secrets(audited: tuple) -> None:
     text = log.read_text()
     assert key["secret"] not in text and key["api_key"] not in text and "BTCUSDT" not in text
     code, result = verify_cli(data_dir)
-    assert code == 0 and result["ok"] and result["records"] == 8 and result["checkpoints"] == 1
+    assert code == 0 and result["ok"] and result["records"] == 8 and result["checkpoints"] >= 1
 
 
 def test_an_edited_record_is_found(audited: tuple) -> None:
@@ -227,7 +227,7 @@ def test_a_running_signers_log_verifies_and_a_second_writer_is_refused(sandbox, 
         proc.stop()
     assert not log.read_bytes().endswith(b"\0")  # the reserve is given back at shutdown
     code, result = verify_cli(proc.data_dir)
-    assert code == 0 and result["records"] == 5 and result["checkpoints"] == 1
+    assert code == 0 and result["records"] == 5 and result["checkpoints"] >= 1  # and one a second while it ran
 
 
 CRASH_MID_COPY = """
