@@ -31,7 +31,8 @@ class ServerThread:
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
         self.sock = bind(host, port)
-        self.url = f"http://{host}:{self.sock.getsockname()[1]}"
+        scheme = "https" if options.get("ssl_certfile") else "http"  # uvicorn's TLS options
+        self.url = f"{scheme}://{host}:{self.sock.getsockname()[1]}"
         self.server = uvicorn.Server(config(app, **options))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 

@@ -3,6 +3,7 @@ on a real port (uvicorn in a thread) over a real database; users with API tokens
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +46,8 @@ class Platform:
 def start_http_platform(tmp: Path, sandbox_url: str, port: int) -> Platform:
     """The platform with its Sign Center reached over HTTP (token-authenticated), as from another host."""
     token = tmp / "signer-token"
-    token.write_text("platform-http-token\n")
+    token.write_text(secrets.token_urlsafe(32) + "\n")  # the Sign Center takes 32 random bytes, mode 600 only
+    token.chmod(0o600)
     signer = start_signer(tmp, sandbox_url, name="http-signer",
                           extra=["--http", f"127.0.0.1:{port}", "--token-file", str(token), *SIGNER_EGRESS])
     return start_platform(tmp, sandbox_url, signer=signer, signer_socket=None, signer_url=f"http://127.0.0.1:{port}",

@@ -10,6 +10,7 @@ import math
 import os
 import select
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -25,6 +26,14 @@ from .wire import parse
 
 READ_SIZE = 1 << 16
 BUSY_WAIT_US = 1500.0  # the longest busy-wait for one answer; a cold signature (caches evicted) takes 300-600 µs
+
+
+Verify = bool | str | Path  # TLS for an https:// Sign Center: the system's CAs (True), or a CA file (PEM)
+
+
+def _tls(verify: Verify) -> ssl.SSLContext | bool:
+    """A CA file becomes a context that trusts it (httpx takes no path any more)."""
+    return verify if isinstance(verify, bool) else ssl.create_default_context(cafile=str(verify))
 
 
 class ForwardFailed(SignerUnavailable):
@@ -153,10 +162,10 @@ class SignerClient(_Ops):
     """Sync client. ``SignerClient(socket_path=...)`` or ``SignerClient(url=..., token=...)``. Thread-safe.
 
     ``busy_wait_us`` bounds the busy-wait for an answer over the Unix socket (see ``_Reply``); 0 never
-    busy-waits."""
+    busy-waits. ``verify`` is for an ``https://`` URL: a CA file (PEM) to trust, default the system's CAs."""
 
     def __init__(self, socket_path: str | Path | None = None, url: str | None = None, token: str | None = None,
-                 timeout: float = 10.0, busy_wait_us: float = BUSY_WAIT_US) -> None:
+                 timeout: float = 10.0, busy_wait_us: float = BUSY_WAIT_US, verify: Verify = True) -> None:
         if (socket_path is None) == (url is None):
             raise ValueError("give exactly one of socket_path or url")
         if url is not None and not token:
@@ -167,8 +176,8 @@ class SignerClient(_Ops):
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._reply: _Reply | None = None  # the connection: its socket and what was read from it
-        self._http = httpx.Client(base_url=url, headers={"authorization": f"Bearer {token}"}, timeout=timeout) \
-            if url else None
+        self._http = httpx.Client(base_url=url, headers={"authorization": f"Bearer {token}"}, timeout=timeout,
+                                  verify=_tls(verify)) if url else None
 
     def _connect(self) -> _Reply:
         assert self.socket_path
@@ -278,10 +287,11 @@ class AsyncSignerClient(_Ops):
 class AsyncHttpSignerClient(_Ops):
     """asyncio client of a remote Sign Center over HTTP (bearer token); same operations, awaited."""
 
-    def __init__(self, url: str, token: str, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, token: str, timeout: float = 10.0, verify: Verify = True) -> None:
         if not token:
             raise ValueError("a Sign Center over HTTP needs its token")
-        self._http = httpx.AsyncClient(base_url=url, headers={"authorization": f"Bearer {token}"}, timeout=timeout)
+        self._http = httpx.AsyncClient(base_url=url, headers={"authorization": f"Bearer {token}"}, timeout=timeout,
+                                       verify=_tls(verify))
 
     async def _call(self, op: str, args: dict[str, Any]) -> Any:  # type: ignore[override]
         try:

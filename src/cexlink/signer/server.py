@@ -21,12 +21,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import hmac
+import ipaddress
 import json
 import os
+import re
+import resource
 import select
 import signal
 import socket
+import ssl
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +47,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import serving
+from ..errors import InputError
 from .buckets import Buckets
 from .engine import SignCenter
 from .protocol import Forwarder, Service, decode, encode
@@ -283,8 +290,12 @@ def http_app(service: Service, token: str) -> Starlette:
     return Starlette(routes=[Route("/v1/{op}", op, methods=["POST"])])
 
 
+Tls = tuple[Path, Path]  # certificate chain file, private key file (PEM)
+
+
 async def serve(engine: SignCenter, unix: socket.socket | None, http: socket.socket | None, token: str | None,
-                on_ready: Callable[[], None] | None = None, busy_poll_s: float = BUSY_POLL_S) -> None:
+                on_ready: Callable[[], None] | None = None, busy_poll_s: float = BUSY_POLL_S,
+                tls: Tls | None = None) -> None:
     """One Sign Center process on already bound sockets, until SIGINT or SIGTERM."""
     loop = asyncio.get_running_loop()
     service = Service(engine, Forwarder())
@@ -293,7 +304,8 @@ async def serve(engine: SignCenter, unix: socket.socket | None, http: socket.soc
     if http is not None:
         if not token:
             raise ValueError("an HTTP Sign Center needs a token")
-        uv = uvicorn.Server(serving.config(http_app(service, token)))
+        ssl_files = {"ssl_certfile": str(tls[0]), "ssl_keyfile": str(tls[1])} if tls else {}
+        uv = uvicorn.Server(serving.config(http_app(service, token), **ssl_files))
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -314,6 +326,82 @@ async def serve(engine: SignCenter, unix: socket.socket | None, http: socket.soc
         engine.close()
 
 
+PR_SET_DUMPABLE = 4
+
+
+def harden_process() -> None:
+    """Before any secret is loaded: no core dump (RLIMIT_CORE 0), and not dumpable, so no process of the same
+    user without CAP_SYS_PTRACE can ptrace it or read its /proc/<pid>/mem or environ (the kernel also gives
+    those files to root). Files it makes are its user's only (umask 077), whatever the caller's umask was.
+    Forked workers inherit all three; they call this again all the same, at no cost."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
+    os.umask(0o077)
+
+
+TOKEN_BYTES = 32
+# A token's alphabet -> how many of its characters carry TOKEN_BYTES random bytes (checked in this order).
+TOKEN_FORMS = ((re.compile(r"[0-9a-fA-F]+"), 64, "hex digits"),
+               (re.compile(r"[A-Za-z0-9_+/-]+={0,2}"), 43, "base64 characters"))
+TOKEN_HOWTO = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+def read_token(path: Path) -> str:
+    """The HTTP bearer token from its file, which must be its owner's only and hold at least 32 random bytes:
+    a guessable or readable token is a remote signer for anyone. InputError names the file, never the token."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        token = path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError("--token-file", f"cannot read {path}: {getattr(e, 'strerror', None) or 'not text'}") \
+            from None
+    if mode & 0o077:
+        raise InputError("--token-file", f"{path} is mode {mode:o}: it must be readable by its owner only "
+                                         "(chmod 600)")
+    for form, minimum, what in TOKEN_FORMS:
+        if form.fullmatch(token):
+            if len(token.rstrip("=")) < minimum:
+                raise InputError("--token-file", f"{path} holds {len(token)} {what}; a token needs at least "
+                                                 f"{minimum} ({TOKEN_BYTES} random bytes), e.g. {TOKEN_HOWTO}")
+            return token
+    raise InputError("--token-file", f"{path} must hold one token of at least {TOKEN_BYTES} random bytes in hex "
+                                     f"or base64 and nothing else, e.g. {TOKEN_HOWTO}")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve anywhere
+        return False
+
+
+def http_listen(spec: str, tls_cert: Path | None, tls_key: Path | None) -> tuple[tuple[str, int], Tls | None]:
+    """``--http HOST:PORT`` with its TLS files, checked before anything is bound: beyond loopback the bearer
+    token and every signed request cross a network, so TLS is required there. InputError names the option."""
+    host, _, port_text = spec.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise InputError("--http", "use HOST:PORT, e.g. 127.0.0.1:8710")
+    if (tls_cert is None) != (tls_key is None):
+        raise InputError("--tls-cert" if tls_cert is None else "--tls-key", "give both --tls-cert and --tls-key")
+    tls = (tls_cert, tls_key) if tls_cert is not None and tls_key is not None else None
+    if tls is None and not _loopback(host):
+        raise InputError("--http", f"{host} is not a loopback address: remote callers need TLS "
+                                   "(--tls-cert and --tls-key)")
+    if tls is not None:
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(*tls)
+        except (OSError, ssl.SSLError) as e:
+            raise InputError("--tls-cert", f"cannot load {tls[0]} with the key {tls[1]}: "
+                                           f"{getattr(e, 'strerror', None) or getattr(e, 'reason', None) or e}") \
+                from None
+    return (host, int(port_text)), tls
+
+
 def bind_unix(path: Path) -> socket.socket:
     if path.exists():
         path.unlink()
@@ -329,21 +417,26 @@ EngineFactory = Callable[[str, "Buckets | None"], SignCenter]
 
 def run(make_engine: EngineFactory, socket_path: Path | None, http: tuple[str, int] | None, token: str | None,
         workers: int = 1, busy_poll_s: float = BUSY_POLL_S, on_ready: Callable[[], None] | None = None,
-        shared_buckets: Callable[[], Buckets] | None = None) -> int:
+        shared_buckets: Callable[[], Buckets] | None = None, tls: Tls | None = None) -> int:
     """Bind the sockets, then serve them from this process (``workers=1``) or from that many forked worker
     processes (see workers.py). ``make_engine(replica_suffix, buckets)`` builds a process's engine. The exit
     status."""
+    harden_process()
     unix = bind_unix(socket_path) if socket_path is not None else None
     tcp = serving.bind(*http) if http is not None else None
+
+    def worker(index: int, ready: Callable[[], None]) -> None:
+        harden_process()
+        asyncio.run(serve(make_engine(f".{index}", buckets), unix, tcp, token, ready, busy_poll_s, tls))
+
     try:
         if workers <= 1:
-            asyncio.run(serve(make_engine("", None), unix, tcp, token, on_ready, busy_poll_s))
+            asyncio.run(serve(make_engine("", None), unix, tcp, token, on_ready, busy_poll_s, tls))
             return 0
         from .workers import supervise
 
         buckets = shared_buckets() if shared_buckets else None
-        return supervise(workers, lambda index, ready: asyncio.run(serve(
-            make_engine(f".{index}", buckets), unix, tcp, token, ready, busy_poll_s)), on_ready)
+        return supervise(workers, worker, on_ready)
     finally:
         for sock in (unix, tcp):
             if sock is not None:
