@@ -102,3 +102,34 @@ def test_secrets_are_not_plain_arguments(env) -> None:
 def test_settings_errors_name_the_variable(tmp_path: Path) -> None:
     code, _, err = cli({"CEXLINK_EXCHANGE_URLS": "binance"}, "users", "create", "erin")
     assert code != 0 and "CEXLINK_EXCHANGE_URLS" in err
+
+
+def test_tokens_through_the_cli(env) -> None:
+    """``cexlink users tokens``: a user lists, creates (shown once, with an expiry) and revokes their own; an
+    administrator anyone's. A revoked token stops working at once."""
+    environment, _ = env
+    _, frank, _ = cli(environment, "users", "create", "frank")
+    _, boss, _ = cli(environment, "users", "create", "boss", "--admin")
+    mine = {**environment, "CEXLINK_TOKEN": frank["token"]}
+    code, made, err = cli(mine, "users", "tokens", "create", "--label", "ci", "--expires-in-days", "7")
+    assert code == 0, err
+    assert made["token"].startswith("cxl_") and made["status"] == "active" and made["expires_at"]
+    code, listed, _ = cli(mine, "users", "tokens", "list")
+    assert code == 0 and {t["label"] for t in listed} == {"cli", "ci"}
+    assert made["token"] not in json.dumps(listed) and frank["token"] not in json.dumps(listed)
+    code, _, err = cli(mine, "users", "tokens", "create", "--expires-in-days", "0")
+    assert code == 2 and json.loads(err)["detail"][0]["loc"][-1] == "expires_in_days"
+    code, _, err = cli(mine, "users", "tokens", "list", "--user-id", str(boss["user_id"]))
+    assert code == 4 and json.loads(err)["error"] == "forbidden"
+    code, out, _ = cli(mine, "users", "tokens", "revoke", str(made["id"]))
+    assert code == 0 and out["status"] == "revoked"
+    code, _, err = cli({**environment, "CEXLINK_TOKEN": made["token"]}, "users", "tokens", "list")
+    assert code == 3 and "token" in err
+    admin = {**environment, "CEXLINK_TOKEN": boss["token"]}
+    first = next(t for t in listed if t["label"] == "cli")
+    code, _, err = cli({**mine}, "users", "tokens", "revoke", "999999")
+    assert code == 5 and "no such token" in err
+    code, out, _ = cli(admin, "users", "tokens", "revoke", str(first["id"]))  # an administrator: anyone's
+    assert code == 0 and out["user_id"] == frank["user_id"] and out["status"] == "revoked"
+    code, _, _ = cli(mine, "users", "tokens", "list")
+    assert code == 3  # frank's last token is gone
