@@ -1,6 +1,7 @@
-"""A bare signer, the benchmarks' floor for the Sign Center: a process that answers ``sign`` lines of the Sign
-Center's protocol on a Unix socket with ccxt's own ``sign()`` on a keyed instance, and does nothing else: no
-policy, no audit, no store, no checks, no busy-polling. What it costs is the process boundary on this machine;
+"""A bare signer, the benchmarks' floor for the Sign Center: a process that answers ``sign`` and ``forward`` lines
+of the Sign Center's protocol on a Unix socket with ccxt's own ``sign()`` on a keyed instance (and, for forward,
+one keep-alive httpx client that sends it), and does nothing else: no policy, no audit, no store, no checks, no
+busy-polling. What it costs is the process boundary on this machine;
 what the Sign Center costs beyond it is its own work. Never a signer to use: it holds a plaintext key and signs
 whatever it is sent.
 
@@ -16,28 +17,38 @@ import sys
 from typing import Any
 
 import ccxt
+import httpx
 
 from cexlink.sandbox.clients import point_ccxt
 from cexlink.signer.wire import line as encode
 from cexlink.signer.wire import parse
 
 
-def _answer(exchange: Any, line: bytes) -> bytes:
+def _answer(exchange: Any, http: httpx.Client, line: bytes) -> bytes:
     message = parse(line)
-    if message.get("op") != "sign":
+    if message.get("op") not in ("sign", "forward"):
         reply = {"id": message.get("id"), "ok": False, "error": {"type": "input", "field": "op",
                                                                  "message": "a bare signer only signs"}}
     else:
         args = message["args"]
         signed = exchange.sign(args["path"], args["api"], args["method"], args["params"])
-        reply = {"id": message["id"], "ok": True, "result": {"url": signed["url"], "method": signed["method"],
-                                                             "headers": signed.get("headers"),
-                                                             "body": signed.get("body")}}
+        result = {"url": signed["url"], "method": signed["method"], "headers": signed.get("headers"),
+                  "body": signed.get("body")}
+        if message["op"] == "forward":
+            body = result["body"]
+            resp = http.request(result["method"], result["url"], headers=result["headers"] or {},
+                                content=body.encode() if isinstance(body, str) else body)
+            result = {"status": resp.status_code, "reason": resp.reason_phrase, "headers": dict(resp.headers),
+                      "body": resp.text}
+        reply = {"id": message["id"], "ok": True, "result": result}
     return encode(reply)
 
 
-def serve(path: str, exchange_id: str, base_url: str, api_key: str, secret: str) -> None:
-    exchange = point_ccxt(getattr(ccxt, exchange_id)({"apiKey": api_key, "secret": secret}), base_url)
+def serve(path: str, exchange_id: str, base_url: str, api_key: str, secret: str, passphrase: str | None) -> None:
+    exchange = getattr(ccxt, exchange_id)({"apiKey": api_key, "secret": secret, "password": passphrase})
+    if base_url != "-":
+        point_ccxt(exchange, base_url)
+    http = httpx.Client(timeout=10.0)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(64)
@@ -64,9 +75,9 @@ def serve(path: str, exchange_id: str, base_url: str, api_key: str, secret: str)
             lines = bytes(inbox[:end]).split(b"\n")[:-1]
             del inbox[:end]
             if lines:
-                conn.sendall(b"".join(_answer(exchange, line) for line in lines))
+                conn.sendall(b"".join(_answer(exchange, http, line) for line in lines))
 
 
 if __name__ == "__main__":
     key = json.loads(sys.stdin.readline())
-    serve(sys.argv[1], sys.argv[2], sys.argv[3], key["api_key"], key["secret"])
+    serve(sys.argv[1], sys.argv[2], sys.argv[3], key["api_key"], key["secret"], key.get("passphrase"))

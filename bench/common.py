@@ -94,8 +94,10 @@ def signer_process(data_dir: Path, sock: Path, exchange_urls: dict[str, str],
 
 @contextmanager
 def bare_signer_process(sock: Path, exchange: str, url: str, key: dict[str, str]) -> Iterator[tuple[Path, int]]:
-    """bare_signer.py in its own process, the floor the Sign Center is measured against; yields (socket, pid)."""
-    key_line = json.dumps({"api_key": key["api_key"], "secret": key["secret"]}) + "\n"
+    """bare_signer.py in its own process, the floor the Sign Center is measured against; yields (socket, pid).
+    ``url`` "-" leaves the exchange's own URLs (nothing is sent: the signing rate)."""
+    key_line = json.dumps({"api_key": key["api_key"], "secret": key["secret"],
+                           "passphrase": key.get("passphrase")}) + "\n"
     with _child([sys.executable, "-m", "bench.bare_signer", str(sock), exchange, url], stdin=key_line) as (pid, line):
         if "ready" not in line:
             raise RuntimeError("the bare signer did not start")

@@ -27,17 +27,19 @@ def _loop(what: str, n: int) -> None:
     from cexlink.signer.protocol import Forwarder, Service
     from cexlink.signer.wire import line, parse
 
+    # KuCoin: the sign operation answers only where the signature binds the whole request.
     engine = SignCenter(SignerConfig(Path(tempfile.mkdtemp(prefix="bench-instr-")), rate_per_credential=1e9,
-                                     burst_per_credential=1e9, exchange_urls={"binance": "http://127.0.0.1:1"}))
-    cred = engine.store_credential("o", "binance", "A" * 64, "B" * 64)["credential_id"]
+                                     burst_per_credential=1e9))
+    cred = engine.store_credential("o", "kucoin", "64f1a2b3c4d5e6f708192a3b", "1e2d3c4b-5a69-4788-9a0b-1c2d3e4f5a6b",
+                                   "kc-pass-123")["credential_id"]
     if what == "ccxt":
-        ex = engine._entry(cred, "binance").exchange
+        ex = engine._entry(cred, "kucoin").exchange
         for _ in range(n):
-            ex.sign("account", ["private"], "GET", {})
+            ex.sign("accounts", ["private"], "GET", {})
         return
     service = Service(engine, Forwarder())
-    raw = line({"id": 1, "op": "sign", "args": {"credential_id": cred, "exchange": "binance", "api": ["private"],
-                                                "method": "GET", "path": "account", "params": {}, "context": {}}})
+    raw = line({"id": 1, "op": "sign", "args": {"credential_id": cred, "exchange": "kucoin", "api": ["private"],
+                                                "method": "GET", "path": "accounts", "params": {}, "context": {}}})
     for _ in range(n):
         line(service.answer_many([parse(raw)])[0])
 

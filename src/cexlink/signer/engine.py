@@ -27,6 +27,7 @@ from typing import Any
 import ccxt
 
 from ..errors import InputError
+from ..exchanges.signing import returns_signature
 from . import hygiene
 from .audit import AuditLog, AuditUnavailable, default_checkpoint_key_path, heads, open_checkpoint_key
 from .buckets import Buckets, LocalBuckets
@@ -34,7 +35,6 @@ from .doorbell import Doorbell
 from .kek import KekProvider, KekRetired, KeyFileKek
 from .keystore import Binding, SealBroken, open_sealed, rewrap, seal
 from .mapped import DEFAULT_RESERVE
-from ..exchanges.signing import returns_signature
 from .policy import READ_TRADE, SUPPORTED, Endpoint, Policy, Reason, Refused, api_path
 from .produced import Produced, check_params
 from .store import PG_SCHEMA, CredentialRow, SignerStore

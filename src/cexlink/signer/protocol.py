@@ -14,6 +14,7 @@ OKX (its passphrase header); ``sign`` answers only where the signature binds the
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import logging
@@ -21,7 +22,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import httpx
+import urllib3
 
 from ..errors import InputError, SignerRefused
 from .engine import SignCenter
@@ -39,7 +40,8 @@ OPS = {
     "describe": "describe",
     "audit_heads": "audit_heads",
 }
-FORWARD_TIMEOUT = httpx.Timeout(10.0)
+FORWARD_TIMEOUT = urllib3.Timeout(connect=5.0, read=10.0)
+FORWARD_POOL = 16  # keep-alive connections per exchange host and source address
 
 
 @functools.cache
@@ -60,35 +62,44 @@ def _error(rid: Any, e: Exception) -> dict[str, Any]:
         return {"id": rid, "ok": False, "error": {"type": "refused", "reason": e.reason, "message": e.message}}
     if isinstance(e, InputError):
         return {"id": rid, "ok": False, "error": {"type": "input", "field": e.field, "message": e.message}}
-    if isinstance(e, httpx.HTTPError):  # the URL is the pinned exchange URL; say no more than the error's kind
+    if isinstance(e, urllib3.exceptions.HTTPError):  # the URL is the pinned exchange's; say only the error's kind
         return {"id": rid, "ok": False, "error": {"type": "network", "message": type(e).__name__}}
     log.error("internal error: %s", type(e).__name__)  # never a repr that could hold secret material
     return {"id": rid, "ok": False, "error": {"type": "internal", "message": type(e).__name__}}
 
 
 class Forwarder:
-    """Sends signed requests for the forward operation, over one keep-alive client per source address (the
-    engine has checked that a named one is configured)."""
+    """Sends signed requests for the forward operation: one keep-alive urllib3 pool per source address (the
+    engine has checked that a named one is configured), no redirects, no retries (an order is never sent twice
+    by us). Blocking, on the forwarding threads: measured against the same request sent by httpx's async client
+    on the event loop, it spared the hop into the loop and most of the client's own work."""
 
     def __init__(self) -> None:
-        self._clients: dict[str | None, httpx.AsyncClient] = {}
+        self._pools: dict[str | None, urllib3.PoolManager] = {}
+        self._lock = threading.Lock()
 
-    async def send(self, request: dict[str, Any], egress: str | None = None) -> dict[str, Any]:
-        client = self._clients.get(egress)
-        if client is None:
-            transport = httpx.AsyncHTTPTransport(local_address=egress) if egress else None
-            client = self._clients[egress] = httpx.AsyncClient(timeout=FORWARD_TIMEOUT, follow_redirects=False,
-                                                               transport=transport)
+    def _pool(self, egress: str | None) -> urllib3.PoolManager:
+        with self._lock:
+            pool = self._pools.get(egress)
+            if pool is None:
+                pool = self._pools[egress] = urllib3.PoolManager(
+                    maxsize=FORWARD_POOL, timeout=FORWARD_TIMEOUT, retries=False,
+                    source_address=(egress, 0) if egress else None)
+            return pool
+
+    def send(self, request: dict[str, Any], egress: str | None = None) -> dict[str, Any]:
         body = request.get("body")
-        resp = await client.request(request["method"], request["url"], headers=request.get("headers") or {},
-                                    content=body.encode() if isinstance(body, str) else body)
-        return {"status": resp.status_code, "reason": resp.reason_phrase, "headers": dict(resp.headers),
-                "body": resp.text}
+        resp = (self._pools.get(egress) or self._pool(egress)).request(
+            request["method"], request["url"], headers=request.get("headers") or {},
+            body=body.encode() if isinstance(body, str) else body, redirect=False)
+        return {"status": resp.status, "reason": resp.reason, "headers": dict(resp.headers),
+                "body": resp.data.decode("utf-8", "replace")}
 
-    async def close(self) -> None:
-        for client in self._clients.values():
-            await client.aclose()
-        self._clients.clear()
+    def close(self) -> None:
+        with self._lock:
+            for pool in self._pools.values():
+                pool.clear()
+            self._pools.clear()
 
 
 class Service:
@@ -151,6 +162,10 @@ class Service:
         return [next(answers) if m.get("op") == "sign" else self.answer(m) for m in messages]
 
     async def forward(self, message: dict[str, Any]) -> dict[str, Any]:
+        """``forward_now`` on a thread of the event loop's executor (the HTTP server's path)."""
+        return await asyncio.to_thread(self.forward_now, message)
+
+    def forward_now(self, message: dict[str, Any]) -> dict[str, Any]:
         """Sign, then send it to the exchange without holding the lock while the exchange answers."""
         rid = message.get("id")
         try:
@@ -161,7 +176,7 @@ class Service:
             self._checked("sign", args)  # checks the op's arguments
             with self.lock:
                 request = self.engine.sign(**args, forward=True, egress=egress)
-            return {"id": rid, "ok": True, "result": await self.forwarder.send(request, egress)}
+            return {"id": rid, "ok": True, "result": self.forwarder.send(request, egress)}
         except Exception as e:
             return _error(rid, e)
 

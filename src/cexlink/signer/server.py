@@ -14,7 +14,8 @@ pays and one caller has the Sign Center to itself:
   what the callers themselves need. Their answers then say so (``"busy"``), and they block for the next one
   instead of busy-waiting.
 
-The HTTP server and the forward operation's exchange calls stay on the asyncio loop of the main thread.
+The HTTP server stays on the asyncio loop of the main thread; forwarded requests are sent from a pool of
+threads (the exchange's answer takes milliseconds, during which the socket thread goes on signing).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +57,12 @@ MAX_LINE = 1 << 20
 BUSY_POLL_S = 100e-6
 CROWDED_S = 5e-3  # no busy-polling for this long after two callers were answered close together
 READ_SIZE = 1 << 16
+FORWARD_THREADS = 16  # forwards waiting on exchanges at once; each is a blocking HTTP exchange
 
 
 class _Connection:
     """One caller on the Unix socket. Answers may be written by the serving thread or, for forward, from the
-    event loop's thread: ``write`` is safe from either, and what the socket does not take at once waits in
+    forwarding threads: ``write`` is safe from any, and what the socket does not take at once waits in
     ``outbox`` for epoll to report it writable."""
 
     __slots__ = ("sock", "fd", "inbox", "outbox", "lock", "closed")
@@ -104,13 +106,13 @@ _READABLE = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR
 
 
 class UnixServer:
-    """JSON lines on a Unix socket. Every complete line of a read is answered; ``forward`` is handed to the
-    event loop (it awaits the exchange) and its answer written when it comes (callers match answers by id).
+    """JSON lines on a Unix socket. Every complete line of a read is answered; ``forward`` is handed to a pool
+    of forwarding threads (each signs, then waits for the exchange without the lock) and its answer written
+    when it comes (callers match answers by id).
     epoll is used directly: ``selectors`` wraps each event in Python objects, per signature."""
 
-    def __init__(self, service: Service, listener: socket.socket, loop: asyncio.AbstractEventLoop,
-                 busy_poll_s: float = BUSY_POLL_S) -> None:
-        self.service, self.listener, self.loop, self.busy_poll_s = service, listener, loop, busy_poll_s
+    def __init__(self, service: Service, listener: socket.socket, busy_poll_s: float = BUSY_POLL_S) -> None:
+        self.service, self.listener, self.busy_poll_s = service, listener, busy_poll_s
         listener.setblocking(False)
         self._epoll = select.epoll()
         self._epoll.register(listener.fileno(), _IN)
@@ -122,6 +124,7 @@ class UnixServer:
         self._want_write: list[_Connection] = []
         self._want_lock = threading.Lock()
         self._stopping = False
+        self._forwarding = ThreadPoolExecutor(FORWARD_THREADS, thread_name_prefix="signer-forward")
         self._thread = threading.Thread(target=self._serve, name="signer-unix", daemon=True)
 
     def start(self) -> None:
@@ -131,6 +134,7 @@ class UnixServer:
         self._stopping = True
         self._wake()
         self._thread.join(timeout=10)
+        self._forwarding.shutdown(wait=True)  # answers under way are written before their sockets close
         for conn in list(self._conns.values()):  # the listener belongs to whoever bound it
             conn.sock.close()
         self._epoll.close()
@@ -224,7 +228,7 @@ class UnixServer:
         conn.sock.close()
 
     def _read(self, conn: _Connection, inbound: list[tuple[_Connection, dict[str, Any]]]) -> None:
-        """Collect every complete line now readable; forward goes to the event loop at once."""
+        """Collect every complete line now readable; forward goes to the forwarding threads at once."""
         try:
             data = conn.sock.recv(READ_SIZE)
         except (BlockingIOError, InterruptedError):
@@ -262,15 +266,13 @@ class UnixServer:
                 self._watch(conn, writing=True)
 
     def _forward(self, conn: _Connection, message: dict[str, Any]) -> None:
-        future = asyncio.run_coroutine_threadsafe(self.service.forward(message), self.loop)
+        self._forwarding.submit(self._forward_now, conn, message)
 
-        def done(f: Future[dict[str, Any]]) -> None:
-            if conn.write(encode(f.result())) or conn.closed:
-                with self._want_lock:
-                    self._want_write.append(conn)
-                self._wake()
-
-        future.add_done_callback(done)
+    def _forward_now(self, conn: _Connection, message: dict[str, Any]) -> None:
+        if conn.write(encode(self.service.forward_now(message))) or conn.closed:  # what is left goes by epoll
+            with self._want_lock:
+                self._want_write.append(conn)
+            self._wake()
 
 
 def http_app(service: Service, token: str) -> Starlette:
@@ -299,7 +301,7 @@ async def serve(engine: SignCenter, unix: socket.socket | None, http: socket.soc
     """One Sign Center process on already bound sockets, until SIGINT or SIGTERM."""
     loop = asyncio.get_running_loop()
     service = Service(engine, Forwarder())
-    unix_server = UnixServer(service, unix, loop, busy_poll_s) if unix is not None else None
+    unix_server = UnixServer(service, unix, busy_poll_s) if unix is not None else None
     uv = None
     if http is not None:
         if not token:
@@ -319,7 +321,7 @@ async def serve(engine: SignCenter, unix: socket.socket | None, http: socket.soc
         uv.should_exit = True
     if unix_server is not None:
         await asyncio.to_thread(unix_server.close)
-    await service.forwarder.close()
+    service.forwarder.close()
     for t in tasks:
         await t
     with service.lock:
