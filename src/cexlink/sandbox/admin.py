@@ -22,6 +22,8 @@ from .markets import BY_SYMBOL
 from .records import Account, ApiKey, Order
 
 DAY_MS = 86_400_000
+MAX_AMOUNT, MIN_AMOUNT = Decimal("1e30"), Decimal("1e-30")
+MAX_KEY_DAYS = 36_500  # a key's lifetime in days, at most
 # How long a key without an IP whitelist lives when created on the exchange's site (Bybit: 90 days).
 NO_IP_KEY_LIFETIME_DAYS = {"bybit": 90}
 # Key states only some dialects model: a flag set for another exchange would do nothing, so it is refused.
@@ -41,6 +43,9 @@ def _decimal(value: Any, field: str) -> Decimal:
         raise AdminInputError(field, "must be a decimal number") from None
     if not d.is_finite():
         raise AdminInputError(field, "must be a finite number")
+    # Bounded so that answers stay numbers a client can read: 1e999999 would be written out in full.
+    if abs(d) >= MAX_AMOUNT or (d and abs(d) < MIN_AMOUNT):
+        raise AdminInputError(field, f"must be below {MAX_AMOUNT:E} and zero or at least {MIN_AMOUNT:E} in size")
     return d
 
 
@@ -272,21 +277,23 @@ class Admin:
         flags = {name: _flag(body.get(name), name, default)
                  for name, default in (("agreement_accepted", True), ("third_party", False), ("sub_account", False))}
         uid = _uid(body.get("uid"), "uid")
-        if uid is None:
-            parent = None
-            if flags["sub_account"]:
-                parent = self.ledger.create_account(exchange, label="master").uid
-            acct = self.ledger.create_account(exchange, parent, label, self._balances(body.get("balances")))
-            uid = acct.uid
-        elif (exchange, uid) not in self.ledger.accounts:
+        if uid is not None and (exchange, uid) not in self.ledger.accounts:
             raise AdminInputError("uid", f"no {exchange} account {uid}")
+        balances = self._balances(body.get("balances"))
         now = self.ctx.now_ms()
         expires_at = _optional_ms(body.get("expires_at"), "expires_at")
         if body.get("expires_in_days") is not None:
-            expires_at = now + int(_decimal(body["expires_in_days"], "expires_in_days") * DAY_MS)
+            days = _decimal(body["expires_in_days"], "expires_in_days")
+            if abs(days) > MAX_KEY_DAYS:  # below zero: a key that has already expired
+                raise AdminInputError("expires_in_days", f"must be from -{MAX_KEY_DAYS} to {MAX_KEY_DAYS}")
+            expires_at = now + int(days * DAY_MS)
         elif expires_at is None and not ips and exchange in NO_IP_KEY_LIFETIME_DAYS:
             expires_at = now + NO_IP_KEY_LIFETIME_DAYS[exchange] * DAY_MS
         demo = _key_flag(exchange, "demo", body.get("demo", False))
+        # Every field is checked above: only now may accounts be opened, so a refused request changes nothing.
+        if uid is None:
+            parent = self.ledger.create_account(exchange, label="master").uid if flags["sub_account"] else None
+            uid = self.ledger.create_account(exchange, parent, label, balances).uid
         key = self.ledger.create_key(exchange, uid, native, ips, passphrase, label, expires_at,
                                      flags["agreement_accepted"], flags["third_party"], demo)
         return {**key_json(key, with_secret=True), "created": True}
