@@ -87,11 +87,9 @@ TABLE_FILE = "families.json"
 
 @cache
 def tables() -> dict[str, Table]:
-    """The committed table, read once (``{}`` before the generator first wrote it)."""
-    source = resources.files(__package__).joinpath(TABLE_FILE)
-    if not source.is_file():
-        return {}
-    data = json.loads(source.read_text())
+    """The committed table, read once. Without it the five exchanges would fall back to the patterns alone, so
+    a missing table is an error, not an empty one."""
+    data = json.loads(resources.files(__package__).joinpath(TABLE_FILE).read_text())
     out = {}
     for exchange, classes in data["exchanges"].items():
         table = {(a, m, p): cls for cls in CLASSES for a, m, p in classes.get(cls, [])}

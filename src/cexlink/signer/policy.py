@@ -142,6 +142,7 @@ def allowlists(added: Any) -> dict[str, frozenset[Endpoint]]:
     allow = added.get("allow", {})
     if not isinstance(allow, Mapping):
         raise InputError("allow", "must be an object: exchange id -> list of [api, method, path]")
+    families.tables()  # read once here, when the Sign Center starts (before workers fork), not at a first request
     merged = {exchange: set(entries) for exchange, entries in READ_TRADE.items()}
     for exchange, entries in allow.items():
         if exchange not in SUPPORTED:
