@@ -181,8 +181,10 @@ def test_a_batch_that_cannot_be_written_signs_nothing_and_the_chain_stays_whole(
 
     center = small_center(tmp_path)
     service = Service(center, Forwarder())
-    cred = center.store_credential("o", "binance", "A" * 64, "B" * 64)["credential_id"]
-    args = {"credential_id": cred, "exchange": "binance", "api": ["private"], "method": "GET", "path": "account",
+    # KuCoin: its signature binds the whole request, so the Sign Center hands it out (Binance's it forwards).
+    cred = center.store_credential("o", "kucoin", "a" * 24, "12345678-1234-1234-1234-123456789012",
+                                   "passphrase")["credential_id"]
+    args = {"credential_id": cred, "exchange": "kucoin", "api": ["private"], "method": "GET", "path": "accounts",
             "params": {}, "context": {}}
     batch = [{"id": i, "op": "sign", "args": args} for i in range(4)]
     with file_size_limit((tmp_path / "audit-0.log").stat().st_size):
@@ -260,7 +262,7 @@ def test_a_record_torn_by_a_crash_is_cut_at_the_next_start_and_the_cut_recorded(
     assert center.audit.seq == 4
     center.close()
     recs = [r for r in audit_records(log) if not r.get("checkpoint")]
-    assert [r["action"] for r in recs] == ["intake", "sign", "sign", "recover"]
+    assert [r["action"] for r in recs] == ["intake", "forward", "forward", "recover"]
     assert recs[-1]["outcome"].startswith("torn_tail:")
     result = verify(log, center.audit.checkpoint_key.public_key())
     assert result.ok and result.records == 4
@@ -290,7 +292,7 @@ def test_a_start_that_cannot_record_its_cut_changes_nothing_and_leaves_the_log_f
     center = SignCenter(SignerConfig(tmp_path))  # not "open in another process": the failed start let it go
     center.close()
     recs = [r for r in audit_records(log) if not r.get("checkpoint")]
-    assert [r["action"] for r in recs] == ["intake", "sign", "sign", "recover"]
+    assert [r["action"] for r in recs] == ["intake", "forward", "forward", "recover"]
     torn = content.rsplit(b"\n", 1)[1]
     assert torn.startswith(b'{"action":"sign"') and recs[-1]["outcome"] == f"torn_tail:{len(torn)}"
     assert verify(log, center.audit.checkpoint_key.public_key()).ok
