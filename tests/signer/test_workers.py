@@ -16,7 +16,7 @@ import pytest
 
 from cexlink.errors import SignerRefused
 from cexlink.signer.client import SignerClient
-from signer_support import start_signer, store
+from signer_support import checkpoint_public_key, start_signer, store
 
 REQUEST = ("binance", ["private"], "GET", "account", {})
 
@@ -87,7 +87,8 @@ def test_workers_share_store_revocations_and_rate(sandbox, new_key, tmp_path: Pa
         actions = [json.loads(line).get("action") for line in (proc.data_dir / name).read_text().splitlines()]
         assert "forward" in actions
     verify = subprocess.run([sys.executable, "-m", "cexlink.cli", "signer", "audit", "verify", "--data-dir",
-                             str(proc.data_dir)], capture_output=True, text=True)
+                             str(proc.data_dir), "--public-key", checkpoint_public_key(proc.data_dir)],
+                            capture_output=True, text=True)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert [json.loads(line)["ok"] for line in verify.stdout.splitlines()] == [True, True]
 
