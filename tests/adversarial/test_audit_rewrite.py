@@ -309,7 +309,9 @@ def test_while_signing_goes_on_no_record_waits_longer_than_the_interval(sandbox,
     """A running Sign Center with a 0.2 s interval, forwarding for about 1.5 s, then idle: every record is
     covered by a checkpoint made at most 0.2 s after it (by the append that found it due, or by the timer once
     signing stopped), and ``audit_heads`` moves along meanwhile."""
-    proc = start_signer(tmp_path, sandbox.url, name="interval", extra=["--checkpoint-interval", str(INTERVAL_S)])
+    proc = start_signer(tmp_path, sandbox.url, name="interval", extra=["--checkpoint-interval", str(INTERVAL_S),
+                                                                        "--rate-per-credential", "10000",
+                                                                        "--burst-per-credential", "10000"])
     client = SignerClient(socket_path=proc.socket)
     seen: list[int] = []
     try:
