@@ -23,8 +23,8 @@ from ..errors import CexlinkError, SignerError
 from ..net import aiohttp_session
 from ..sandbox.clients import point_ccxt
 from . import capabilities
-from .signing import returns_signature
 from .classify import Classified, classify
+from .signing import returns_signature
 
 SANDBOXED = ("binance", "okx", "bybit")
 
