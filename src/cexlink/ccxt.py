@@ -27,7 +27,7 @@ from requests.structures import CaseInsensitiveDict
 
 from .errors import SignerRefused, SignerUnavailable
 from .exchanges.signing import returns_signature
-from .signer.policy import api_path
+from .signer.wire import api_path
 
 PLACEHOLDER = "held-by-sign-center"  # non-empty, so ccxt's credential checks pass on the caller side
 FORWARD_HEADER = "X-Cexlink-Forward"
@@ -44,8 +44,20 @@ def _context(exchange: Any) -> dict[str, Any]:
     return {k: exchange.options[k] for k in ("recvWindow", "timeDifference") if exchange.options.get(k) is not None}
 
 
-def _refusal(exchange_id: str, refused: SignerRefused) -> Exception:
-    return _ccxt.PermissionDenied(f"{exchange_id} Sign Center refused: {refused.reason}: {refused.message}")
+class SignCenterRefused(_ccxt.PermissionDenied, SignerRefused):
+    """The Sign Center would not sign: a ``ccxt.PermissionDenied`` for ccxt callers, and a ``SignerRefused``
+    carrying the policy ``reason`` for ours, raised from the refusal it translates (nobody parses the text)."""
+
+    def __init__(self, exchange_id: str, reason: str, message: str) -> None:
+        SignerRefused.__init__(self, reason, message)
+        self.exchange_id = exchange_id
+
+    def __str__(self) -> str:  # ccxt's style: the exchange id first
+        return f"{self.exchange_id} Sign Center refused: {self.reason}: {self.message}"
+
+
+def _refusal(exchange_id: str, refused: SignerRefused) -> SignCenterRefused:
+    return SignCenterRefused(exchange_id, refused.reason, refused.message)
 
 
 def _args(exchange: Any, api: Any, method: str, path: str, params: Any) -> dict[str, Any]:
@@ -84,7 +96,7 @@ def _sync_class(base: type) -> type:
         try:
             return self._cexlink_signer.sign(**_args(self, api, method, path, params))
         except SignerRefused as refused:
-            raise _refusal(self.id, refused) from None
+            raise _refusal(self.id, refused) from refused
 
     return type(f"Remote{base.__name__}", (base,), {"sign": sign})
 
@@ -109,7 +121,7 @@ def _async_class(base: type) -> type:
         try:
             request = await self._cexlink_signer.sign(**_args(self, api, method, path, params))
         except SignerRefused as refused:
-            raise _refusal(self.id, refused) from None
+            raise _refusal(self.id, refused) from refused
         self.set_last_request(request)
         return await self.fetch(request["url"], request["method"], request["headers"], request["body"])
 
@@ -139,7 +151,7 @@ class _ForwardingSession(requests.Session):
         try:
             answer = self.signer.forward(**forward)
         except SignerRefused as refused:
-            raise _refusal(forward["exchange"], refused) from None
+            raise _refusal(forward["exchange"], refused) from refused
         except SignerUnavailable as e:
             raise requests.ConnectionError(str(e)) from None
         response = requests.Response()
@@ -176,7 +188,7 @@ class _Forwarded:
         try:
             answer = await self.signer.forward(**self.forward)
         except SignerRefused as refused:
-            raise _refusal(self.forward["exchange"], refused) from None
+            raise _refusal(self.forward["exchange"], refused) from refused
         except SignerUnavailable as e:
             raise aiohttp.ClientConnectionError(str(e)) from None
         return _AnsweredResponse(answer)

@@ -298,16 +298,22 @@ def test_signer_refusals() -> None:
 
 
 def test_signer_refusal_seen_through_the_remote_ccxt_classes() -> None:
-    """cexlink.ccxt turns a refusal into ccxt.PermissionDenied (``from None``): still REVOKED, not a permission."""
+    """cexlink.ccxt turns a refusal into SignCenterRefused, a ccxt.PermissionDenied carrying the reason and
+    chained: still REVOKED, not a permission. Text alone is not evidence: nobody parses messages back."""
+    from cexlink.ccxt import SignCenterRefused
+
     try:
         try:
             raise SignerRefused("credential_revoked", "revoked")
         except SignerRefused as refused:
-            raise ccxt.PermissionDenied(f"binance Sign Center refused: {refused.reason}: {refused.message}") from None
+            raise SignCenterRefused("binance", refused.reason, refused.message) from refused
     except ccxt.PermissionDenied as err:
+        assert isinstance(err, SignCenterRefused) and err.reason == "credential_revoked"
+        assert type(err.__cause__) is SignerRefused  # chained, not `from None`
         assert classify("binance", err).status is S.REVOKED
-        err.__context__ = None  # the message alone says it too
-        assert classify("binance", err).status is S.REVOKED
+        assert str(err) == "binance Sign Center refused: credential_revoked: revoked"
+    lookalike = ccxt.PermissionDenied("binance Sign Center refused: credential_revoked: revoked")
+    assert classify("binance", lookalike).status is S.INSUFFICIENT_PERMISSIONS
 
 
 def test_a_signer_outage_under_a_network_error_is_the_sign_center() -> None:

@@ -8,7 +8,8 @@ specific matching row of ``error_table.TABLE`` wins:
     "*" rows:      ccxt class (the most derived class in the exception's MRO first) → HTTP status
     nothing:       UNKNOWN (transient: a key is never marked bad for what we do not understand)
 
-A Sign Center failure anywhere in the exception's chain is classified as such (``sign_center`` rows).
+A Sign Center failure anywhere in the exception's chain is classified as such (``sign_center`` rows): a refusal
+reaches ccxt callers as ``cexlink.ccxt.SignCenterRefused``, itself a ``SignerRefused`` carrying its ``reason``.
 ``exchange_message`` is what the exchange said, trimmed of anything that looks like key material (Bybit
 echoes the signed string, API key included, in 10004); request headers are never read.
 """
@@ -30,7 +31,6 @@ _RECORD = "_cexlink_response"  # (HTTP status, body) of the instance's last answ
 _MAX_MESSAGE = 300
 _SUCCESS_CODES = frozenset({"0", "200000"})  # OKX/Bybit/Binance-451 "0", KuCoin "200000": no error code
 _HTTP_IN_MESSAGE = re.compile(r"^\S+ (?:(?:GET|POST|PUT|DELETE|PATCH|HEAD) \S+ )?([1-5]\d\d) ")
-_SIGNER_IN_MESSAGE = re.compile(r"Sign Center refused: (\w+)")  # cexlink.ccxt turns refusals into this
 _ORIGIN_STRING = re.compile(r"origin_string\[[^\]]*\]")
 _KEYLIKE = re.compile(r"[A-Za-z0-9+/=_-]{24,}")  # API keys, signatures, tokens
 
@@ -154,8 +154,7 @@ def _signer_evidence(error: BaseException) -> _Evidence | None:
         if isinstance(link, SignerError):
             code = link.reason if isinstance(link, SignerRefused) else None
             return _Evidence("sign_center", code=code, classes=_class_names(link))
-    m = _SIGNER_IN_MESSAGE.search(str(error))
-    return _Evidence("sign_center", code=m.group(1), classes=("SignerRefused",)) if m else None
+    return None
 
 
 def _evidence(exchange: str, error: BaseException | None, http_status: int | None, body: str | None) -> _Evidence:

@@ -274,7 +274,7 @@ class SignCenter:
             if not forward and _carries_secret(entry.secrets, request):
                 raise Refused(Reason.FORWARD_REQUIRED, f"{exchange} requests carry secret material; use forward")
         except Refused as refused:
-            self.audit.append("refuse", refused.reason.value, credential_id, exchange, method, path, params)
+            self.audit.append("refuse", refused.reason, credential_id, exchange, method, path, params)
             raise
         try:
             self.audit.append("forward" if forward else "sign", "ok", credential_id, exchange, method, path, params)

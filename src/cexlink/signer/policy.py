@@ -23,6 +23,7 @@ import ccxt
 from ..errors import InputError, SignerRefused
 from . import families
 from .buckets import Buckets
+from .wire import api_path  # re-exported: the engine and the families table name requests with it
 
 
 class Reason(StrEnum):
@@ -50,11 +51,11 @@ class Reason(StrEnum):
 
 
 class Refused(SignerRefused):
-    """The Sign Center will not sign this request; ``reason`` is one of ``Reason``."""
+    """The Sign Center will not sign this request; ``reason`` is a ``Reason`` value, a str as in ``SignerRefused``
+    (the enum names the codes; the exception carries the code)."""
 
     def __init__(self, reason: Reason, message: str) -> None:
         super().__init__(reason.value, message)
-        self.reason = reason
 
 
 Endpoint = tuple[str, str, str]  # (api path, METHOD, path)
@@ -111,15 +112,6 @@ READ_TRADE: dict[str, frozenset[Endpoint]] = {
 MAX_CLOCK_OFFSET_MS = 60_000  # a caller may correct for exchange clock skew, not mint far-future requests
 METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH"})
 SUPPORTED = frozenset(ccxt.exchanges)  # the exchange ids a credential or an allowlist may name
-
-
-def api_path(api: Any) -> str:
-    """The whole api, as the policy knows it: ``['private', 'spot']`` is ``private/spot``. (Many exchanges
-    have the same path under several sub-APIs, spot and margin, say: the first element alone would not
-    tell them apart.)"""
-    if isinstance(api, (list, tuple)):
-        return str(api[0]) if len(api) == 1 else "/".join(map(str, api))  # one element: the common case, cheaper
-    return str(api)
 
 
 def forbidden(exchange: str, api: str, method: str, path: str) -> Reason | None:
