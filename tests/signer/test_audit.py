@@ -18,7 +18,6 @@ from cexlink.errors import SignerRefused
 from cexlink.signer.audit import GENESIS, AuditUnavailable, record_hash, verify
 from cexlink.signer.client import SignerClient
 from cexlink.signer.engine import SignCenter, SignerConfig
-from cexlink.signer.mapped import DEFAULT_RESERVE
 from signer_support import audit_records, start_signer, store, verify_cli
 
 
@@ -118,25 +117,44 @@ def file_size_limit(limit: int) -> Iterator[None]:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
 
 
+@contextmanager
+def disk_full(fd: int) -> Iterator[None]:
+    """Writes to the file behind ``fd`` fail with ENOSPC (it is pointed at /dev/full) until the block ends: a
+    full disk for that one file."""
+    saved, full = os.dup(fd), os.open("/dev/full", os.O_WRONLY)
+    os.dup2(full, fd)
+    os.close(full)
+    try:
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
+ROOM = 2000  # bytes past the log's end a test lets it grow: a few records, the last of them cut off mid-line
+
+
 def small_center(tmp_path: Path) -> SignCenter:
-    """A Sign Center whose audit log reserves one page ahead, so a few records need the file to grow."""
-    return SignCenter(SignerConfig(tmp_path, rate_per_credential=1e9, burst_per_credential=1e9, audit_reserve=4096))
+    return SignCenter(SignerConfig(tmp_path, rate_per_credential=1e9, burst_per_credential=1e9))
 
 
 def test_no_audit_no_signature(tmp_path: Path) -> None:
-    """Fail closed: when the record cannot be written (the log cannot grow), the caller gets a refusal, not a
-    signature; once it can grow again, signing goes on and the chain verifies."""
+    """Fail closed: when the record cannot be written (the log cannot grow: EFBIG, as a full disk gives ENOSPC),
+    the caller gets a refusal, not a signature, and the half record the write got in is cut back; the process
+    lives on (no signal), and once the log can grow again, signing goes on and the chain verifies."""
     center = small_center(tmp_path)
     cred = center.store_credential("o", "binance", "A" * 64, "B" * 64)["credential_id"]
     log = tmp_path / "audit-0.log"
     signed = 0
-    with file_size_limit(log.stat().st_size), pytest.raises(SignerRefused) as refused:
+    with file_size_limit(log.stat().st_size + ROOM), pytest.raises(SignerRefused) as refused:
         for _ in range(100):
             center.sign(cred, "binance", ["private"], "GET", "account", {}, forward=True)
             signed += 1
     assert refused.value.reason == "audit_unavailable"
-    assert 0 < signed < 100  # the reserved page took some, then growth failed
+    assert 0 < signed < 100  # the room took some, then the log could not grow
     assert center.audit.seq == 1 + signed
+    raw = log.read_bytes()
+    assert raw.endswith(b"\n") and len(raw) == center.audit.file.end  # no half line left by the refused write
     assert center.sign(cred, "binance", ["private"], "GET", "account", {}, forward=True)["url"]
     center.close()
     result = verify(log, center.audit.checkpoint_key.public_key())
@@ -145,7 +163,7 @@ def test_no_audit_no_signature(tmp_path: Path) -> None:
 
 def test_a_checkpoint_that_cannot_be_made_durable_refuses_what_follows_until_it_can(tmp_path: Path) -> None:
     """A periodic checkpoint is made durable beside signing (its fsyncs on a thread of their own). When that
-    fails (here the checkpoint copy file cannot grow), the next signature makes it again first and is refused
+    fails (here the checkpoint copy file's disk is full), the next signature makes it again first and is refused
     while it still fails; then signing goes on, and the log and its copies verify."""
     center = SignCenter(SignerConfig(tmp_path, rate_per_credential=1e9, burst_per_credential=1e9,
                                      checkpoint_every=5, checkpoint_interval_s=600))  # by count only here
@@ -159,7 +177,7 @@ def test_a_checkpoint_that_cannot_be_made_durable_refuses_what_follows_until_it_
         sign()
     center.audit.flush()
     assert [json.loads(line)["seq"] for line in copies.read_bytes().splitlines()] == [5]
-    with file_size_limit(copies.stat().st_size):
+    with disk_full(center.audit.cp_fd):
         for _ in range(5):  # records 6-10: the checkpoint at 10 is written into the log, its copy cannot be
             sign()
         center.audit.flush()
@@ -187,7 +205,7 @@ def test_a_batch_that_cannot_be_written_signs_nothing_and_the_chain_stays_whole(
     args = {"credential_id": cred, "exchange": "kucoin", "api": ["private"], "method": "GET", "path": "accounts",
             "params": {}, "context": {}}
     batch = [{"id": i, "op": "sign", "args": args} for i in range(4)]
-    with file_size_limit((tmp_path / "audit-0.log").stat().st_size):
+    with file_size_limit((tmp_path / "audit-0.log").stat().st_size + ROOM):
         for _ in range(10):
             seq = center.audit.seq
             answers = service.answer_many(batch)
@@ -204,8 +222,8 @@ def test_a_batch_that_cannot_be_written_signs_nothing_and_the_chain_stays_whole(
 
 
 def test_a_running_signers_log_verifies_and_a_second_writer_is_refused(sandbox, new_key, tmp_path: Path) -> None:
-    """While the Sign Center runs, its log ends in the NULs of the space it reserved ahead: ``audit verify``
-    reads up to the last record. A second process that would write the same chain is refused at start."""
+    """While the Sign Center runs, its log ends with its last acknowledged record, whole, and ``audit verify``
+    accepts it. A second process that would write the same chain is refused at start."""
     proc = start_signer(tmp_path, sandbox.url, name="live")
     client = SignerClient(socket_path=proc.socket)
     log = proc.data_dir / "audit-0.log"
@@ -213,7 +231,7 @@ def test_a_running_signers_log_verifies_and_a_second_writer_is_refused(sandbox, 
         cred = store(client, new_key("binance"), "binance")
         for _ in range(3):
             client.forward(cred, "binance", ["private"], "GET", "account", {})
-        assert log.read_bytes().endswith(b"\0")
+        assert log.read_bytes().endswith(b"\n")
         code, result = verify_cli(proc.data_dir)
         assert code == 0 and result["ok"] and result["records"] == 4
         for command in (["serve", "--socket", str(tmp_path / "second.sock")], ["rotate-kek"]):
@@ -227,7 +245,6 @@ def test_a_running_signers_log_verifies_and_a_second_writer_is_refused(sandbox, 
     finally:
         client.close()
         proc.stop()
-    assert not log.read_bytes().endswith(b"\0")  # the reserve is given back at shutdown
     code, result = verify_cli(proc.data_dir)
     assert code == 0 and result["records"] == 5 and result["checkpoints"] >= 1  # and one a second while it ran
 
@@ -238,26 +255,28 @@ from pathlib import Path
 from cexlink.signer.engine import SignCenter, SignerConfig
 center = SignCenter(SignerConfig(Path(sys.argv[1]), rate_per_credential=1e9, burst_per_credential=1e9))
 cred = center.store_credential("o", "binance", "A" * 64, "B" * 64)["credential_id"]
-for _ in range(2):
+for _ in range(int(sys.argv[2])):
     center.sign(cred, "binance", ["private"], "GET", "account", {}, forward=True)
-center.audit.file.append(b'{"action":"sign","credential_id":"' + cred.encode())  # the copy stops here
+center.audit.file.append(b'{"action":"sign","credential_id":"' + cred.encode())  # the write stops here
 os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
-def _killed_mid_copy(data_dir: Path) -> Path:
-    """A Sign Center's process killed in the middle of copying its fourth record; its audit log."""
-    out = subprocess.run([sys.executable, "-c", CRASH_MID_COPY, str(data_dir)], capture_output=True, timeout=60)
+def _killed_mid_copy(data_dir: Path, signed: int = 2) -> Path:
+    """A Sign Center's process killed in the middle of writing its record after ``signed`` signatures; its audit
+    log."""
+    out = subprocess.run([sys.executable, "-c", CRASH_MID_COPY, str(data_dir), str(signed)], capture_output=True,
+                         timeout=60)
     assert out.returncode == -9, out.stderr
     return data_dir / "audit-0.log"
 
 
 def test_a_record_torn_by_a_crash_is_cut_at_the_next_start_and_the_cut_recorded(tmp_path: Path) -> None:
-    """A process killed in the middle of copying a record (which it had not answered) leaves that record's
-    first bytes and the reserve's NULs. The next start cuts both, says so in a record, and the chain verifies."""
+    """A process killed in the middle of writing a record (which it had not answered) leaves that record's
+    first bytes. The next start cuts them, says so in a record, and the chain verifies."""
     log = _killed_mid_copy(tmp_path)
     raw = log.read_bytes()
-    assert raw.endswith(b"\0") and b'"credential_id":"cred_' in raw.rstrip(b"\0").rsplit(b"\n", 1)[1]
+    assert b'"credential_id":"cred_' in raw.rsplit(b"\n", 1)[1]
     center = SignCenter(SignerConfig(tmp_path))
     assert center.audit.seq == 4
     center.close()
@@ -269,8 +288,8 @@ def test_a_record_torn_by_a_crash_is_cut_at_the_next_start_and_the_cut_recorded(
 
 
 def test_a_hole_a_power_loss_left_is_found(audited: tuple) -> None:
-    """After a power loss, pages of the log written since the last fsync may read back as NULs (space that
-    was reserved but never written back): ``audit verify`` reports the first record lost."""
+    """After a power loss, pages of the log written since the last fsync may read back as NULs: ``audit
+    verify`` reports the first record lost."""
     data_dir, log, _ = audited
     lines = log.read_bytes().split(b"\n")
     lines[3] = b"\0" * len(lines[3])
@@ -281,18 +300,19 @@ def test_a_hole_a_power_loss_left_is_found(audited: tuple) -> None:
 
 def test_a_start_that_cannot_record_its_cut_changes_nothing_and_leaves_the_log_free(tmp_path: Path) -> None:
     """The cut of a torn tail and its ``recover`` record go together: when the log cannot grow for the record
-    (a full disk), the start fails with a clear error before it cuts anything, and lets the log go; the next
-    start cuts the same tail and records it."""
-    log = _killed_mid_copy(tmp_path)
-    content = log.read_bytes().rstrip(b"\0")
-    # Room for the store's files, not for the log's reserve (its growth is all or nothing).
-    with file_size_limit(DEFAULT_RESERVE // 2), pytest.raises(AuditUnavailable, match="audit-0.log is not writable"):
+    (a full disk), the start fails with a clear error, the torn bytes are back where they were, and the log is
+    let go; the next start cuts the same tail and records it."""
+    log = _killed_mid_copy(tmp_path, signed=250)  # a log longer than the store's files
+    content = log.read_bytes()
+    # No file may grow past the log's size: the store opens, the recover record (longer than the torn bytes)
+    # does not fit.
+    with file_size_limit(len(content)), pytest.raises(AuditUnavailable, match="audit-0.log is not writable"):
         SignCenter(SignerConfig(tmp_path))
-    assert log.read_bytes().rstrip(b"\0") == content  # the torn record is still there, for the next start
+    assert log.read_bytes() == content  # the torn record is still there, for the next start
     center = SignCenter(SignerConfig(tmp_path))  # not "open in another process": the failed start let it go
     center.close()
     recs = [r for r in audit_records(log) if not r.get("checkpoint")]
-    assert [r["action"] for r in recs] == ["intake", "forward", "forward", "recover"]
+    assert [r["action"] for r in recs] == ["intake"] + ["forward"] * 250 + ["recover"]
     torn = content.rsplit(b"\n", 1)[1]
     assert torn.startswith(b'{"action":"sign"') and recs[-1]["outcome"] == f"torn_tail:{len(torn)}"
     assert verify(log, center.audit.checkpoint_key.public_key()).ok

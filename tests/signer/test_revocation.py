@@ -124,7 +124,7 @@ def test_a_revocation_that_never_rang_still_arrives(new_key, tmp_path: Path) -> 
     other replica finds it at its periodic look of the store, within FALLBACK_S."""
     import time
 
-    from cexlink.signer.engine import _RevocationWatch
+    from cexlink.signer.revocations import RevocationWatch
 
     a, b = _replicas(tmp_path)
     try:
@@ -132,7 +132,7 @@ def test_a_revocation_that_never_rang_still_arrives(new_key, tmp_path: Path) -> 
         cred = a.store_credential("o", "binance", key["api_key"], key["secret"])["credential_id"]
         assert b.sign(cred, "binance", ["private"], "GET", "account", {}, forward=True)["url"]
         a.store.revoke_where(int(time.time() * 1000), ids=[cred])
-        deadline = time.monotonic() + 2 * _RevocationWatch.FALLBACK_S
+        deadline = time.monotonic() + 2 * RevocationWatch.FALLBACK_S
         while time.monotonic() < deadline:
             try:
                 b.sign(cred, "binance", ["private"], "GET", "account", {}, forward=True)

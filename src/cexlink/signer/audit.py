@@ -18,12 +18,11 @@ What an attacker who can write the data directory cannot do unseen:
 What no one can authenticate: the records of a killed Sign Center younger than the interval (no checkpoint
 covers them yet).
 
-Each line is copied into the file through a shared memory map (``mapped.py``), not fsynced, before the caller
-gets its answer; if the space for it cannot be reserved, the caller gets no signature (fail closed). A process
+Each line is written to the file (``appendfile.py``: ``write(2)`` with ``O_APPEND``), not fsynced, before the
+caller gets its answer; if it cannot be written whole, the caller gets no signature (fail closed). A process
 crash keeps every acknowledged record (it is in the page cache); a power loss may lose the records since the
-last fsync (at each checkpoint), and ``verify`` then reports where the log stops or has a hole. A record torn
-by a crash in the middle of its copy was never acknowledged: the next open cuts it and says so in a
-``recover`` record.
+last fsync (at each checkpoint), and ``verify`` then reports where the log stops or has a hole. A last line
+torn by a crash was never acknowledged: the next open cuts it and says so in a ``recover`` record.
 
 A checkpoint's line goes into the log in its place in the chain; its two fsyncs (the log, then the copy file)
 run on a thread of their own, so that signing does not wait for the disk. If they fail, the next append makes
@@ -42,7 +41,7 @@ import secrets
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,7 +51,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ..errors import CexlinkError, InputError
-from .mapped import DEFAULT_RESERVE, FileInUse, MappedAppendFile
+from .appendfile import AppendFile, FileInUse
 from .wire import dumps
 
 GENESIS = "0" * 64
@@ -184,8 +183,7 @@ def _last_record(lines: list[bytes]) -> tuple[int, str] | None:
 
 class AuditLog:
     def __init__(self, path: Path, mac_key: bytes, checkpoint_key: Ed25519PrivateKey, clock: Callable[[], float],
-                 checkpoint_every: int = 10_000, reserve: int = DEFAULT_RESERVE,
-                 checkpoint_interval_s: float = 1.0) -> None:
+                 checkpoint_every: int = 10_000, checkpoint_interval_s: float = 1.0) -> None:
         self.path = path
         self.checkpoints_path = path.with_name(path.name + COPY_SUFFIX)
         self.mac_key = mac_key
@@ -196,7 +194,7 @@ class AuditLog:
         self.checkpoint_interval_s = checkpoint_interval_s
         self._due_s = checkpoint_interval_s * _LEAD
         try:
-            self.file = MappedAppendFile(path, reserve)
+            self.file = AppendFile(path)
         except FileInUse:
             raise AuditUnavailable(f"audit log {path.name} is open in another process (one writer per replica; "
                                    "stop that Sign Center first)") from None
@@ -221,16 +219,20 @@ class AuditLog:
         self._timer: threading.Thread | None = None
         if torn:
             try:
-                self.append("recover", f"torn_tail:{torn}")
+                self.append("recover", f"torn_tail:{len(torn)}")
             except BaseException:
-                self._release()  # a start that cannot say what it cut must not keep the log from the next one
+                # A cut goes with its record: the torn bytes go back (into the space they just left), so the
+                # next start finds them again; and the log is let go for it.
+                with suppress(OSError):
+                    self.file.append(torn)
+                self._release()
                 raise
         self._timer = threading.Thread(target=self._tick, name="audit-timer", daemon=True)
         self._timer.start()
 
-    def _recover(self) -> tuple[int, int, str]:
+    def _recover(self) -> tuple[bytes, int, str]:
         """(bytes cut, sequence number, hash) at the log's end, read backwards from it. A last line without its
-        newline is a record a crash stopped mid-copy, never acknowledged (the answer follows the whole copy):
+        newline is a record a crash stopped mid-write, never acknowledged (the answer follows the whole write):
         it is cut, so the chain goes on from the last whole record."""
         size = _TAIL
         while True:
@@ -239,10 +241,10 @@ class AuditLog:
             lines = chunk.split(b"\n")  # the first piece may be cut by the read; the last follows the last newline
             last = _last_record(lines[0 if whole else 1:-1])
             if last is not None or whole:
-                torn = len(lines[-1])
+                torn = lines[-1]
                 if torn:
                     try:
-                        self.file.cut(self.file.end - torn)
+                        self.file.cut(self.file.end - len(torn))
                     except OSError as e:
                         raise self._not_writable(e) from None
                 return (torn, *(last or (0, GENESIS)))
@@ -297,7 +299,7 @@ class AuditLog:
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """Records appended inside are written together, in one copy, when the block ends — still before
+        """Records appended inside are written together, in one write, when the block ends — still before
         any of their answers goes out. If that write fails, the chain is put back where it stood and
         ``AuditUnavailable`` raised: the caller then answers none of the batch with a signature."""
         with self._lock:
@@ -523,8 +525,6 @@ def verify(path: Path, public_key: Ed25519PublicKey | Sequence[Ed25519PublicKey]
 
     with path.open("rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip(b"\0"):  # the reserve after the last record (a running or crashed signer's)
-                break
             try:
                 rec = _parse(raw)
             except _FieldTwice:

@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import secrets
-import sqlite3
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -31,13 +30,12 @@ from ..exchanges.signing import returns_signature
 from . import hygiene
 from .audit import AuditLog, AuditUnavailable, default_checkpoint_key_path, heads, open_checkpoint_key
 from .buckets import Buckets, LocalBuckets
-from .doorbell import Doorbell
 from .kek import KekProvider, KekRetired, KeyFileKek
 from .keystore import Binding, SealBroken, open_sealed, rewrap, seal
-from .mapped import DEFAULT_RESERVE
 from .policy import READ_TRADE, SUPPORTED, Endpoint, Policy, Reason, Refused, api_path
 from .produced import Produced, check_params
-from .store import PG_SCHEMA, CredentialRow, SignerStore
+from .revocations import RevocationWatch
+from .store import CredentialRow, SignerStore
 
 
 @dataclass
@@ -53,7 +51,6 @@ class SignerConfig:
     checkpoint_every: int = 10_000
     checkpoint_key: Path | None = None  # outside data_dir; default audit.default_checkpoint_key_path(data_dir)
     checkpoint_interval_s: float = 1.0  # no record waits longer than this for a checkpoint while signing goes on
-    audit_reserve: int = DEFAULT_RESERVE  # bytes of disk the audit log reserves ahead of its last record
     replica: str = "0"
     allow: dict[str, frozenset[Endpoint]] = field(default_factory=lambda: dict(READ_TRADE))  # policy.allowlists
 
@@ -209,13 +206,13 @@ class SignCenter:
         self.store = SignerStore(config.store())
         self.audit = AuditLog(config.data_dir / f"audit-{config.replica}.log", self.secrets.audit_mac,
                               open_checkpoint_key(checkpoint_key_path(config), config.data_dir), clock,
-                              config.checkpoint_every, config.audit_reserve, config.checkpoint_interval_s)
+                              config.checkpoint_every, config.checkpoint_interval_s)
         self.policy = Policy(buckets or LocalBuckets(config.rate_per_credential, config.burst_per_credential),
                              max_recv_window_ms=config.max_recv_window_ms, allow=config.allow)
         self._cache: dict[str, _Entry] = {}
         self._prototypes: dict[str, Any] = {}
         self._produced = Produced()
-        self._watch = _RevocationWatch(self.store)
+        self._watch = RevocationWatch(self.store)
 
     # ---- intake ----
 
@@ -375,7 +372,7 @@ class SignCenter:
             raise InputError("filter", "give at least one of credential ids, owner, exchange, created_before")
         count = self.store.revoke_where(int(self.clock() * 1000), ids, owner, exchange, created_before)
         self._watch.ring()
-        time.sleep(_RevocationWatch.SETTLE_S)  # every replica looks again before its next signature (see there)
+        time.sleep(RevocationWatch.SETTLE_S)  # every replica looks again before its next signature (see there)
         self._cache.clear()  # as every replica does when it sees the new epoch (the store says what was revoked)
         what = json.dumps({"ids": ids[:1] if ids and len(ids) == 1 else (len(ids) if ids else None),
                            "owner": owner, "exchange": exchange, "created_before": created_before})
@@ -421,80 +418,3 @@ class SignCenter:
         self._watch.close()
         self.store.close()
 
-
-class _RevocationWatch:
-    """Tells, before a signature, whether any process revoked something since the last look, cheaply.
-
-    SQLite: every replica shares the store's file, hence its host. A revocation rings a doorbell beside that file
-    (``<store>.revocations``, doorbell.py) after its commit, and a replica reads the bell before every signature
-    — a memory read. When it has rung, or at the latest every ``FALLBACK_S`` (a revoking process that died
-    between its commit and the ring), the replica looks at the store: ``PRAGMA data_version`` on a private
-    connection, which changes when any other connection commits, then the revocation epoch.
-    PostgreSQL: replicas may be on other hosts; the epoch row is read over a private autocommit connection at
-    most every ``RECHECK_S`` (and before the first signature after a pause).
-    A revocation answers only ``SETTLE_S`` after its commit, so by the time a caller hears "revoked", every
-    replica's next signature comes after a look that sees it — at once, as far as any caller can tell — and a
-    signature already under way when it rang has been answered.
-    """
-
-    RECHECK_S = 0.001
-    SETTLE_S = 2 * RECHECK_S
-    FALLBACK_S = 0.05
-
-    def __init__(self, store: SignerStore) -> None:
-        self.store = store
-        self.epoch = store.revocation_epoch()
-        self._sqlite: sqlite3.Connection | None = None
-        self._pg: Any = None
-        self._bell: Doorbell | None = None
-        self._rung = 0
-        self._version: int | None = None
-        self._looked_at = -1.0
-        if store.is_sqlite:
-            path = store.url.split("///", 1)[1]
-            self._bell = Doorbell(Path(path + ".revocations"))
-            self._rung = self._bell.rung()
-            self._sqlite = sqlite3.connect(path, check_same_thread=False)
-            self._version = self._sqlite.execute("PRAGMA data_version").fetchone()[0]
-        else:
-            import psycopg
-
-            url = store.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-            self._pg = psycopg.connect(url, autocommit=True)
-            self._pg_query = (f"SELECT value FROM {PG_SCHEMA}.meta WHERE name = 'revocation_epoch'")
-
-    def ring(self) -> None:
-        """After a revocation's commit: every replica on this host looks before its next signature."""
-        if self._bell is not None:
-            self._bell.ring()
-
-    def changed(self) -> bool:
-        now = time.monotonic()
-        if self._bell is not None:
-            rung = self._bell.rung()  # read before the store: a ring after this read is seen next time
-            if rung == self._rung and now - self._looked_at < self.FALLBACK_S:
-                return False
-            self._rung = rung
-        elif now - self._looked_at < self.RECHECK_S:
-            return False
-        self._looked_at = now  # taken before the read: the read sees every commit made before this instant
-        if self._sqlite is not None:
-            version = self._sqlite.execute("PRAGMA data_version").fetchone()[0]
-            if version == self._version:
-                return False
-            self._version = version
-            epoch = self.store.revocation_epoch()
-        else:
-            row = self._pg.execute(self._pg_query, prepare=True).fetchone()
-            epoch = int(row[0]) if row else 0
-        if epoch != self.epoch:
-            self.epoch = epoch
-            return True
-        return False
-
-    def close(self) -> None:
-        for conn in (self._sqlite, self._pg):
-            if conn is not None:
-                conn.close()
-        if self._bell is not None:
-            self._bell.close()
