@@ -25,7 +25,7 @@ from .wire import line as _line
 from .wire import parse
 
 READ_SIZE = 1 << 16
-BUSY_WAIT_US = 1500.0  # the longest busy-wait for one answer; a cold signature (caches evicted) takes 300-600 µs
+BUSY_WAIT_US = 1500.0  # the longest busy-wait for one answer: past a cold signature's time
 
 
 Verify = bool | str | Path  # TLS for an https:// Sign Center: the system's CAs (True), or a CA file (PEM)
@@ -105,35 +105,45 @@ def _wait_ms(deadline: float, clock: Callable[[], float]) -> int:
     return max(0, math.ceil((deadline - clock()) * 1000)) if deadline else -1
 
 
-class _Reply:
-    """Reads one answer from a Unix socket, busy-waiting first unless the Sign Center said it is busy. On a
-    virtual machine a blocked reader's vCPU halts and is woken tens of microseconds late — as long as the Sign
-    Center's whole work — so the reader polls (``MSG_DONTWAIT``, yielding the CPU to any process that has work
-    on it) for up to twice the recent round trip, at most ``cap``, before it blocks. When callers crowd the Sign
-    Center, their answers say ``"busy"`` and the reader blocks at once: busy-waiting callers would take the CPU
-    the Sign Center needs.
+class SpinWait:
+    """How long to busy-wait for an answer before blocking: a blocked reader's vCPU is woken late, by as much as
+    the Sign Center's whole work. Twice the recent round trip, at most ``cap``; not at all while the Sign Center
+    says it is busy (spinning callers would take its CPU). Figures in bench/README.md."""
 
-    It blocks in poll(2) for POLLIN, not in recv(2): a reader blocked in recv(2) on a Unix stream socket is also
-    woken when the Sign Center *reads its request* (the kernel's "write space" wake-up ignores what the
-    sleeper waits for), and that needless wake-up preempts the Sign Center in the middle of its work. With 8
-    callers on 2 cores: 1,222–4,553 preemptions in 3 s against 1,978–9,149 (four runs of each, alternated).
+    def __init__(self, cap_s: float) -> None:
+        self.cap_s = cap_s
+        self.average = 0.0  # recent round trip, seconds (exponential moving average)
+        self.busy = False  # what the last answer said
 
-    The timeout bounds the whole answer, not each wait: a Sign Center that sends bytes without ever ending the
-    line does not hold the caller longer."""
+    def until(self, started: float) -> float:
+        """When to stop spinning for the answer to a request sent at ``started``; 0.0: do not spin."""
+        return 0.0 if self.busy or not self.cap_s else started + min(2 * self.average, self.cap_s)
+
+    def answered(self, started: float, now: float, busy: bool) -> None:
+        self.average += (now - started - self.average) * 0.2
+        self.busy = busy
+
+
+class _Channel:
+    """One connection to the Sign Center's Unix socket: sends are plain, answers are read with ``SpinWait``.
+
+    When it blocks, it blocks in poll(2) for POLLIN, not in recv(2): a reader blocked in recv(2) on a Unix stream
+    socket is also woken when the Sign Center reads its request, and that needless wake-up preempts the Sign
+    Center mid-work. The timeout bounds the whole answer, not each wait: a Sign Center that sends bytes without
+    ever ending the line does not hold the caller longer."""
 
     def __init__(self, sock: socket.socket, busy_wait_s: float, timeout_s: float) -> None:
-        self.sock, self.cap = sock, busy_wait_s
+        self.sock = sock
+        self.spin = SpinWait(busy_wait_s)
         self.timeout_s = timeout_s  # 0: no limit, as SO_SNDTIMEO
         self.readable = select.poll()
         self.readable.register(sock, select.POLLIN)
         self.buffer = bytearray()
-        self.average = 0.0  # recent round trip, seconds (exponential moving average)
-        self.busy = False  # what the last answer said
 
     def answer(self, started: float) -> Any:
         """The next answer, parsed; ``started`` is when its request was sent."""
         clock = time.perf_counter
-        spin_until = 0.0 if self.busy or not self.cap else started + min(2 * self.average, self.cap)
+        spin_until = self.spin.until(started)
         deadline = started + self.timeout_s if self.timeout_s > 0 else 0.0
         while (end := self.buffer.find(b"\n")) < 0:
             if not spin_until and not self.readable.poll(_wait_ms(deadline, clock)):
@@ -152,16 +162,16 @@ class _Reply:
             self.buffer += data
         line = bytes(self.buffer[:end])
         del self.buffer[:end + 1]
-        self.average += (clock() - started - self.average) * 0.2
+        now = clock()
         answer = parse(line)
-        self.busy = answer.get("busy", False)
+        self.spin.answered(started, now, answer.get("busy", False))
         return answer
 
 
 class SignerClient(_Ops):
     """Sync client. ``SignerClient(socket_path=...)`` or ``SignerClient(url=..., token=...)``. Thread-safe.
 
-    ``busy_wait_us`` bounds the busy-wait for an answer over the Unix socket (see ``_Reply``); 0 never
+    ``busy_wait_us`` bounds the busy-wait for an answer over the Unix socket (see ``SpinWait``); 0 never
     busy-waits. ``verify`` is for an ``https://`` URL: a CA file (PEM) to trust, default the system's CAs."""
 
     def __init__(self, socket_path: str | Path | None = None, url: str | None = None, token: str | None = None,
@@ -175,11 +185,11 @@ class SignerClient(_Ops):
         self.busy_wait_s = busy_wait_us / 1e6
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._reply: _Reply | None = None  # the connection: its socket and what was read from it
+        self._channel: _Channel | None = None  # the connection: its socket and what was read from it
         self._http = httpx.Client(base_url=url, headers={"authorization": f"Bearer {token}"}, timeout=timeout,
                                   verify=_tls(verify)) if url else None
 
-    def _connect(self) -> _Reply:
+    def _connect(self) -> _Channel:
         assert self.socket_path
         try:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -187,11 +197,11 @@ class SignerClient(_Ops):
         except OSError as e:
             raise SignerUnavailable(f"cannot reach the Sign Center at {self.socket_path}: {e.strerror}") from None
         # SO_SNDTIMEO rather than settimeout(): the socket stays blocking, so a send is one send(2), not
-        # poll(2) then send(2). Reads are timed by _Reply.
+        # poll(2) then send(2). Reads are timed by _Channel.
         timeval = struct.pack("ll", int(self.timeout), int(self.timeout % 1 * 1e6))
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
-        self._reply = _Reply(sock, self.busy_wait_s, self.timeout)
-        return self._reply
+        self._channel = _Channel(sock, self.busy_wait_s, self.timeout)
+        return self._channel
 
     def _call(self, op: str, args: dict[str, Any]) -> Any:
         if self._http is not None:
@@ -202,12 +212,12 @@ class SignerClient(_Ops):
                 raise SignerUnavailable(f"Sign Center over HTTP: {type(e).__name__}") from None
         with self._lock:
             for attempt in (1, 2):  # one reconnect: the signer may have restarted since the last call
-                reply = self._reply or self._connect()
+                channel = self._channel or self._connect()
                 rid = next(self._ids)
                 try:
                     started = time.perf_counter()
-                    reply.sock.sendall(_line({"id": rid, "op": op, "args": args}))
-                    answer = reply.answer(started)
+                    channel.sock.sendall(_line({"id": rid, "op": op, "args": args}))
+                    answer = channel.answer(started)
                 except TimeoutError:
                     self.close()  # a late answer must not be taken for the next call's
                     raise SignerUnavailable(f"the Sign Center did not answer within {self.timeout:g} s") from None
@@ -223,9 +233,9 @@ class SignerClient(_Ops):
         raise SignerUnavailable("unreachable")
 
     def close(self) -> None:
-        if self._reply is not None:
-            self._reply.sock.close()
-            self._reply = None
+        if self._channel is not None:
+            self._channel.sock.close()
+            self._channel = None
         if self._http is not None:
             self._http.close()
 

@@ -2,8 +2,9 @@
 
 One JSON object per line: ``{"id": n, "op": "sign", "args": {...}}`` → ``{"id": n, "ok": true, "result": …}``
 or ``{"id": n, "ok": false, "error": {"type": "refused"|"input"|"network"|"internal", "reason"|"field",
-"message"}}``. On the Unix socket an answer may also carry ``"busy": true``: callers are crowding the Sign
-Center, so a caller should block for its next answer rather than busy-wait (server.py, client.py).
+"message"}}``. On the Unix socket an answer may also carry ``"busy": true``, an optional scheduling hint:
+callers are crowding the Sign Center, so a caller had better block for its next answer than busy-wait
+(``PollWindow`` in server.py, ``SpinWait`` in client.py). A caller may ignore it; it changes no result.
 
 ``forward`` takes the arguments of ``sign`` and an optional ``egress`` (one of the Sign Center's configured
 source addresses); the Sign Center sends the signed request itself, to the URL it built, and answers with the

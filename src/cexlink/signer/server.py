@@ -3,16 +3,8 @@ token when callers are remote. Both speak protocol.py; the socket file is 0600 (
 it).
 
 The Unix socket is served by one thread of its own on epoll, not by asyncio: a signature is a few tens
-of microseconds of work, and an event loop's per-message machinery cost as much again. After each answer the
-thread keeps polling without blocking for a short while (``busy_poll_s``): on a virtual machine a halted vCPU
-is woken tens of microseconds late, which on a round trip this short would double it. It polls only while that
-pays and one caller has the Sign Center to itself:
-- only if the last request came within twice ``busy_poll_s`` of the answer before it. A caller that does
-  something else between signatures (sends the signed request to the exchange, say) comes back milliseconds
-  later; polling for it would only take the CPU its exchange call needs.
-- not when several callers take turns: the next request is seldom far off, and the CPU the polling takes is
-  what the callers themselves need. Their answers then say so (``"busy"``), and they block for the next one
-  instead of busy-waiting.
+of microseconds of work, and an event loop's per-message machinery cost as much again. After an answer the
+thread may poll for the next request a moment (``PollWindow``); figures in bench/README.md.
 
 The HTTP server stays on the asyncio loop of the main thread; forwarded requests are sent from a pool of
 threads (the exchange's answer takes milliseconds, during which the socket thread goes on signing).
@@ -105,6 +97,33 @@ _IN, _OUT = select.EPOLLIN, select.EPOLLOUT
 _READABLE = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR
 
 
+class PollWindow:
+    """After an answer, poll for the next request a moment instead of blocking: a blocked thread's vCPU is woken
+    late, which would double a lone caller's round trip. Only for a lone caller that comes straight back; while
+    callers take turns nobody polls, and their answers say ``"busy"`` so that they block too."""
+
+    def __init__(self, poll_s: float) -> None:
+        self.poll_s = poll_s
+        self.last_answer = self.crowded_at = -1.0
+        self.last_caller: object | None = None
+        self.pays = True  # the last request came soon enough after an answer for polling to have caught it
+
+    def should_poll(self, now: float) -> bool:
+        return self.pays and now - self.last_answer < self.poll_s and now - self.crowded_at > CROWDED_S
+
+    def arrived(self, now: float) -> bool:
+        """A round of requests came at ``now``; whether callers crowd in (their answers then say so)."""
+        self.pays = now - self.last_answer < 2 * self.poll_s  # 2x: a blocked thread's wake-up is in the measure
+        return now - self.crowded_at < CROWDED_S
+
+    def answered(self, now: float, callers: list[object]) -> None:
+        self.last_answer = now
+        if any(caller is not self.last_caller for caller in callers):
+            if self.last_caller is not None:
+                self.crowded_at = now
+            self.last_caller = callers[-1]
+
+
 class UnixServer:
     """JSON lines on a Unix socket. Every complete line of a read is answered; ``forward`` is handed to a pool
     of forwarding threads (each signs, then waits for the exchange without the lock) and its answer written
@@ -150,12 +169,9 @@ class UnixServer:
     def _serve(self) -> None:
         clock, poll, conns = time.perf_counter, self._epoll.poll, self._conns
         listener, waker = self.listener.fileno(), self._wake_r.fileno()
-        last_answer = crowded_at = -1.0
-        last_caller: _Connection | None = None
-        pays = True  # the last request came soon enough after an answer for polling to have caught it
+        window = PollWindow(self.busy_poll_s)
         while not self._stopping:
-            now = clock()
-            polling = pays and now - last_answer < self.busy_poll_s and now - crowded_at > CROWDED_S
+            polling = window.should_poll(clock())
             events = poll(0 if polling else -1)
             if polling and not events:
                 os.sched_yield()  # polling must not keep a process with work on this CPU waiting
@@ -176,15 +192,8 @@ class UnixServer:
                 if mask & _READABLE:
                     self._read(conn, inbound)
             if inbound:  # every request of this round answered together: one audit write for its signatures
-                arrived = clock()
-                # Measured with the wake-up in it when the thread had blocked: hence the factor of two.
-                pays = arrived - last_answer < 2 * self.busy_poll_s
-                self._reply(inbound, crowded=arrived - crowded_at < CROWDED_S)
-                last_answer = clock()
-                if any(conn is not last_caller for conn, _ in inbound):
-                    if last_caller is not None:
-                        crowded_at = last_answer
-                    last_caller = inbound[-1][0]
+                self._reply(inbound, crowded=window.arrived(clock()))
+                window.answered(clock(), [conn for conn, _ in inbound])
             for conn in touched:
                 if conn.closed:
                     self._drop(conn)
