@@ -129,6 +129,7 @@ class _RawCaller:
         self.sock.close()
 
 
+@pytest.mark.timing
 def test_answers_say_busy_only_while_callers_take_turns(signer: SignerProcess) -> None:
     """A lone caller may busy-wait for its answers; callers taking turns are told the Sign Center is busy, so
     that they block instead (their busy-waiting would take the CPU it needs)."""
@@ -162,6 +163,7 @@ def _runnable_ns(pid: int) -> int:
                for task in Path(f"/proc/{pid}/task").iterdir())
 
 
+@pytest.mark.timing
 def test_polls_after_an_answer_only_for_a_caller_that_comes_straight_back(tmp_path: Path) -> None:
     """After an answer the Sign Center polls for the next request (``--busy-poll-us``, 5 ms here) only while
     its caller comes straight back; for a caller that does other work between signatures it would be CPU
