@@ -1,11 +1,15 @@
 """Stock ccxt binance against the sandbox over real HTTP: trading flows, and every refusal surfacing as the
 exception class ccxt's ``handle_errors`` gives for the real exchange's response (top-level table only, as
-for any non-binance.com URL), with the exact Binance code."""
+for any non-binance.com URL), with the exact Binance code. What every dialect does is DialectContract's
+(tests/sandbox/contract.py); this file holds what only Binance does."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 import string
+import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
@@ -13,13 +17,15 @@ from typing import Any
 import ccxt
 import httpx
 import pytest
+from tests.sandbox.contract import DialectContract
+from tests.support.sandbox import limits
 
+from cexlink.sandbox.binance import signed_payload
 from cexlink.sandbox.clients import ccxt_client
 from cexlink.sandbox.server import SandboxServer
 
 D = Decimal
 NewKey = Callable[..., dict[str, Any]]
-GENEROUS = 10_000_000
 
 
 LAST: dict[str, Any] = {}  # the last HTTP answer any ccxt instance here received (tests run one at a time)
@@ -109,22 +115,18 @@ def test_load_markets_calls_only_exchange_info(sandbox: SandboxServer, new_key: 
     assert btc["limits"]["cost"]["min"] == 5 and btc["limits"]["amount"]["min"] == 0.00001
 
 
-def test_balance_and_limit_order_lock_then_cancel(trader: tuple[Any, dict[str, Any]], admin: httpx.Client) -> None:
+def test_order_answers_carry_status_and_order_counts(trader: tuple[Any, dict[str, Any]],
+                                                     admin: httpx.Client) -> None:
+    """Binance's own parts of the happy path (the rest is DialectContract's): the order in the answer, the
+    X-MBX-ORDER-COUNT headers, the canceled order in the cancel answer."""
     ex, _ = trader
-    assert free_used(ex, "USDT") == (D(100000), D(0))
     assert free_used(ex, "BTC") == (D(2), D(0))
     set_price(admin, "BTCUSDT", "60000")
     order = ex.create_order("BTC/USDT", "limit", "buy", 0.01, 30000)
     assert order["status"] == "open" and order["filled"] == 0 and order["price"] == 30000
     assert ex.last_response_headers["X-MBX-ORDER-COUNT-10S"] == "1"
     assert ex.last_response_headers["X-MBX-ORDER-COUNT-1D"] == "1"
-    assert free_used(ex, "USDT") == (D(99700), D(300))
-    assert [o["id"] for o in ex.fetch_open_orders("BTC/USDT")] == [order["id"]]
-    canceled = ex.cancel_order(order["id"], "BTC/USDT")
-    assert canceled["status"] == "canceled"
-    assert free_used(ex, "USDT") == (D(100000), D(0))
-    assert ex.fetch_order(order["id"], "BTC/USDT")["status"] == "canceled"
-    assert ex.fetch_open_orders("BTC/USDT") == []
+    assert ex.cancel_order(order["id"], "BTC/USDT")["status"] == "canceled"
 
 
 def test_resting_limit_fills_when_price_moves_through(trader: tuple[Any, dict[str, Any]],
@@ -222,18 +224,9 @@ def test_new_order_resp_types(trader: tuple[Any, dict[str, Any]]) -> None:
 # ---------------------------------------------------------------- authentication refusals
 
 
-def test_invalid_key(sandbox: SandboxServer) -> None:
-    refused(lambda: client(sandbox, fake_key()).fetch_balance(), ccxt.AuthenticationError, -2015, 401)
-
-
 def test_key_format(sandbox: SandboxServer) -> None:
     refused(lambda: client(sandbox, {"api_key": "not-a-key", "secret": "x"}).fetch_balance(),
             ccxt.AuthenticationError, -2014, 401)
-
-
-def test_bad_signature(sandbox: SandboxServer, new_key: NewKey) -> None:
-    key = {**new_key("binance"), "secret": "wrong"}
-    refused(lambda: client(sandbox, key).fetch_balance(), ccxt.AuthenticationError, -1022, 400)
 
 
 @pytest.mark.parametrize("skew_ms", [120_000, -5_000])  # stale, and more than 1 s ahead
@@ -252,12 +245,6 @@ def test_recv_window_too_large(sandbox: SandboxServer, new_key: NewKey) -> None:
     assert ex.fetch_balance()["USDT"]["free"] == 100000
 
 
-def test_ip_not_whitelisted(sandbox: SandboxServer, new_key: NewKey) -> None:
-    key = new_key("binance", ips=["127.0.0.9"])
-    refused(lambda: client(sandbox, key, source_ip="127.0.0.5").fetch_balance(), ccxt.AuthenticationError, -2015)
-    assert client(sandbox, key, source_ip="127.0.0.9").fetch_balance()["USDT"]["free"] == 100000
-
-
 def test_missing_spot_permission(sandbox: SandboxServer, new_key: NewKey) -> None:
     key = new_key("binance", permissions=["read"])
     reader = client(sandbox, key)
@@ -272,17 +259,6 @@ def test_missing_spot_permission(sandbox: SandboxServer, new_key: NewKey) -> Non
 
 def test_no_read_permission(sandbox: SandboxServer, new_key: NewKey) -> None:
     key = new_key("binance", permissions=["spot"])
-    refused(lambda: client(sandbox, key).fetch_balance(), ccxt.AuthenticationError, -2015, 401)
-
-
-def test_key_expired(sandbox: SandboxServer, new_key: NewKey) -> None:
-    key = new_key("binance", expires_at=1)
-    refused(lambda: client(sandbox, key).fetch_balance(), ccxt.AuthenticationError, -2015, 401)
-
-
-def test_revoked_key(sandbox: SandboxServer, new_key: NewKey, admin: httpx.Client) -> None:
-    key = new_key("binance")
-    assert admin.delete(f"/keys/binance/{key['api_key']}").status_code == 200
     refused(lambda: client(sandbox, key).fetch_balance(), ccxt.AuthenticationError, -2015, 401)
 
 
@@ -397,28 +373,10 @@ def test_order_parameter_errors(trader: tuple[Any, dict[str, Any]]) -> None:
 # ---------------------------------------------------------------- platform refusals
 
 
-def test_maintenance(sandbox: SandboxServer, new_key: NewKey, admin: httpx.Client) -> None:
-    key = new_key("binance")
-    try:
-        admin.post("/maintenance", json={"exchange": "binance", "on": True})
-        text = refused(lambda: client(sandbox, key).fetch_balance(), ccxt.OnMaintenance, 1, 503)
-        assert "System is under maintenance." in text
-        r = httpx.get(sandbox.url + "/api/v3/time")
-        assert r.status_code == 503 and int(r.headers["X-MBX-USED-WEIGHT-1M"]) >= 1  # weight is still reported
-    finally:
-        admin.post("/maintenance", json={"exchange": "binance", "on": False})
-    assert client(sandbox, key).fetch_balance()["USDT"]["free"] == 100000
-
-
 @pytest.fixture
 def tight_limits(admin: httpx.Client) -> Iterator[None]:
-    try:
-        r = admin.post("/limits", json={"exchange": "binance", "weight_per_window": 30, "ban_after": 1,
-                                        "ban_seconds": 60})
-        assert r.status_code == 200
+    with limits(admin, "binance", weight_per_window=30, ban_after=1, ban_seconds=60):
         yield
-    finally:
-        admin.post("/limits", json={"exchange": "binance", "weight_per_window": GENEROUS, "ban_after": 0})
 
 
 @pytest.fixture
@@ -442,13 +400,6 @@ def test_rate_limit_429_then_418(sandbox: SandboxServer, loaded_77: Any, tight_l
     refused(ex.fetch_time, ccxt.DDoSProtection, -1003, 418)  # the ban covers public calls too
     # Another IP is not affected: limits are per IP.
     assert client(sandbox, None, source_ip="127.0.0.78").fetch_time() > 0
-
-
-def test_unknown_path_gets_binance_json(sandbox: SandboxServer) -> None:
-    for method, path in (("GET", "/api/v3/nonesuch"), ("POST", "/api/v3/exchangeInfo"), ("GET", "/sapi/v1/x")):
-        r = httpx.request(method, sandbox.url + path)
-        assert r.status_code == 404 and r.headers["content-type"] == "application/json"
-        assert r.json() == {"code": -1000, "msg": "An unknown error occurred while processing the request."}
 
 
 # ---------------------------------------------------------------- trading right of keys without IP restriction
@@ -501,3 +452,49 @@ def test_test_order_checks_trading_rights_without_placing(sandbox, new_key, admi
     unsigned = new_key("binance", ips=["127.0.0.1"], agreement_accepted=False)
     with pytest.raises(ccxt.PermissionDenied, match="Rest API trading is not enabled"):
         ccxt_client("binance", sandbox.url, unsigned).private_post_order_test(params)
+
+
+# ---------------------------------------------------------------- the contract every dialect meets
+
+
+class TestBinanceContract(DialectContract):
+    EXCHANGE = "binance"
+    CODE_FIELD, MESSAGE_FIELD = "code", "msg"
+    REFUSALS = {
+        "wrong_secret": (ccxt.AuthenticationError, -1022, 400, "Signature for this request is not valid."),
+        "unknown_key": (ccxt.AuthenticationError, -2015, 401, "Invalid API-key, IP, or permissions for action."),
+        "ip_not_whitelisted": (ccxt.AuthenticationError, -2015, 401, "Invalid API-key, IP, or permissions"),
+        "expired_key": (ccxt.AuthenticationError, -2015, 401, "Invalid API-key, IP, or permissions for action."),
+    }
+    MAINTENANCE = (ccxt.OnMaintenance, 1, 503, "System is under maintenance.")
+    RATE_LIMITED = (ccxt.DDoSProtection, -1003, 429, "current limit is 30 request weight per 1 MINUTE")
+    RATE_LIMITS = {"weight_per_window": 30}  # a balance weighs 20: the second one is refused
+    TIME_PATH, ORDER_PATH = "/api/v3/time", "/api/v3/order"
+    UNKNOWN_PATHS = [(method, path, 404, -1000, "An unknown error occurred while processing the request.")
+                     for method, path in (("GET", "/api/v3/nonesuch"), ("POST", "/api/v3/exchangeInfo"),
+                                          ("GET", "/sapi/v1/x"))]
+    ENCODING = "hex"
+
+    def unknown_key(self) -> dict[str, Any]:
+        return fake_key()
+
+    def send(self, url: str, key: dict[str, Any], method: str, path: str, query: str = "",
+             body: bytes = b"") -> httpx.Response:
+        query = "&".join(filter(None, (query, f"timestamp={int(time.time() * 1000)}")))
+        sig = hmac.new(key["secret"].encode(), query.encode() + body, hashlib.sha256).hexdigest()
+        return httpx.request(method, f"{url}{path}?{query}&signature={sig}", content=body,
+                             headers={"X-MBX-APIKEY": key["api_key"],
+                                      "content-type": "application/x-www-form-urlencoded"})
+
+    def prehash(self, vector: dict[str, Any]) -> bytes:
+        return (vector["query"] + vector["body"]).encode()
+
+    def sandbox_signature(self, vector: dict[str, Any]) -> str:
+        query = "&".join(filter(None, (vector["query"], f"signature={vector['signature']}")))
+        payload, signature = signed_payload(query, vector["body"].encode())
+        assert signature == vector["signature"]
+        return hmac.new(vector["secret"].encode(), payload.encode(), hashlib.sha256).hexdigest()
+
+    def during_maintenance(self, sandbox: SandboxServer, key: dict[str, Any]) -> None:
+        r = httpx.get(sandbox.url + "/api/v3/time")
+        assert int(r.headers["X-MBX-USED-WEIGHT-1M"]) >= 1  # weight is still reported

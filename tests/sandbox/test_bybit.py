@@ -1,4 +1,5 @@
-"""Bybit v5 dialect of the sandbox, over real HTTP: stock ccxt, pybit and raw signed requests."""
+"""Bybit v5 dialect of the sandbox, over real HTTP: stock ccxt, pybit and raw signed requests. What every dialect
+does is DialectContract's (tests/sandbox/contract.py); this file holds what only Bybit does."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import ccxt
@@ -14,6 +14,8 @@ import httpx
 import pytest
 from pybit.exceptions import FailedRequestError, InvalidRequestError
 from pybit.unified_trading import HTTP
+from tests.sandbox.contract import DialectContract, load_vectors
+from tests.support.sandbox import GENEROUS, limits
 
 from cexlink.sandbox.app import make_context
 from cexlink.sandbox.bybit import sign
@@ -21,8 +23,7 @@ from cexlink.sandbox.clients import ccxt_client
 from cexlink.sandbox.records import ApiKey
 from cexlink.sandbox.server import SandboxServer
 
-VECTORS = json.loads((Path(__file__).parent.parent / "vectors" / "bybit.json").read_text())["vectors"]
-GENEROUS = 10_000_000
+VECTORS = load_vectors("bybit")["vectors"]
 
 
 def signed(base: str, key: dict[str, Any], method: str, path: str, query: str = "", body: bytes = b"",
@@ -68,25 +69,16 @@ def test_ccxt_load_markets_only_spot(ex: Any) -> None:
     assert abs(ex.fetch_time() - time.time() * 1000) < 5000
 
 
-def test_ccxt_balance_and_limit_order_lifecycle(ex: Any, admin: httpx.Client) -> None:
+def test_ccxt_order_lifecycle_bybit_views(ex: Any, admin: httpx.Client) -> None:
+    """Bybit's own parts of the happy path (the rest is DialectContract's): the unified account's balance shape,
+    numeric order ids, the single-order and the canceled-and-closed views."""
     admin.post("/prices", json={"symbol": "BTCUSDT", "price": "67000"})
     start = balance(ex, "USDT")
     assert start == {"free": 100000.0, "used": 0.0, "total": 100000.0, "debt": 0.0}
     order = ex.create_order("BTC/USDT", "limit", "buy", 0.01, 50000, {"clientOrderId": "my-bybit-1"})
     assert order["id"].isdigit() and order["clientOrderId"] == "my-bybit-1"
-    locked = balance(ex, "USDT")
-    assert locked["used"] == 500.0 and locked["free"] == 99500.0 and locked["total"] == 100000.0
-
-    open_orders = ex.fetch_open_orders("BTC/USDT")
-    assert [o["id"] for o in open_orders] == [order["id"]]
-    assert open_orders[0]["status"] == "open" and open_orders[0]["price"] == 50000
-    assert open_orders[0]["amount"] == 0.01 and open_orders[0]["remaining"] == 0.01
     assert ex.fetch_open_order(order["id"], "BTC/USDT")["clientOrderId"] == "my-bybit-1"
-
     assert ex.cancel_order(order["id"], "BTC/USDT")["id"] == order["id"]
-    assert ex.fetch_open_orders("BTC/USDT") == []
-    fetched = ex.fetch_order(order["id"], "BTC/USDT", {"acknowledged": True})
-    assert fetched["status"] == "canceled" and fetched["filled"] == 0
     assert ex.fetch_canceled_and_closed_orders("BTC/USDT")[0]["id"] == order["id"]
     assert balance(ex, "USDT") == start
 
@@ -154,14 +146,6 @@ def raises(exc: type[Exception], code: int, fn: Callable[[], Any]) -> str:
     return str(info.value)
 
 
-def test_invalid_key_and_bad_signature(sandbox: SandboxServer, bybit_key: dict[str, Any]) -> None:
-    unknown = ccxt_client("bybit", sandbox.url, {"api_key": "NoSuchKey123456789", "secret": "x"})
-    raises(ccxt.AuthenticationError, 10003, unknown.fetch_balance)
-    wrong = ccxt_client("bybit", sandbox.url, {**bybit_key, "secret": "wrong-secret"})
-    msg = raises(ccxt.AuthenticationError, 10004, lambda: wrong.private_get_v5_account_info())
-    assert "error sign! origin_string[" in msg
-
-
 def test_missing_headers(sandbox: SandboxServer, ex: Any, bybit_key: dict[str, Any]) -> None:
     raises(ccxt.AuthenticationError, 10007,
            lambda: ex.fetch(sandbox.url + "/v5/account/info", "GET", {"X-BAPI-API-KEY": bybit_key["api_key"]}))
@@ -182,17 +166,6 @@ def test_permission_denied_for_read_only_key(sandbox: SandboxServer, new_key: Ca
     ro = ccxt_client("bybit", sandbox.url, new_key("bybit", permissions=["read"]))
     assert ro.fetch_balance()["USDT"]["total"] == 100000
     raises(ccxt.PermissionDenied, 10005, lambda: ro.create_order("BTC/USDT", "limit", "buy", 0.01, 50000))
-
-
-def test_unmatched_ip(sandbox: SandboxServer, new_key: Callable[..., Any]) -> None:
-    key = new_key("bybit", ips=["127.0.0.2"])
-    raises(ccxt.PermissionDenied, 10010, ccxt_client("bybit", sandbox.url, key).fetch_balance)
-    assert ccxt_client("bybit", sandbox.url, key, source_ip="127.0.0.2").fetch_balance()["USDT"]["free"] == 100000
-
-
-def test_expired_key(sandbox: SandboxServer, new_key: Callable[..., Any]) -> None:
-    key = new_key("bybit", expires_at=int(time.time() * 1000) - 1000)
-    raises(ccxt.AuthenticationError, 33004, ccxt_client("bybit", sandbox.url, key).fetch_balance)
 
 
 @pytest.mark.parametrize(("flag", "exc", "code", "status"), [
@@ -236,8 +209,7 @@ def test_rate_limit(sandbox: SandboxServer, admin: httpx.Client, bybit_key: dict
     ok = signed(sandbox.url, bybit_key, "GET", "/v5/account/info")
     assert int(ok.headers["X-Bapi-Limit"]) == GENEROUS and int(ok.headers["X-Bapi-Limit-Status"]) < GENEROUS
     assert int(ok.headers["X-Bapi-Limit-Reset-Timestamp"]) > time.time() * 1000
-    try:
-        admin.post("/limits", json={"exchange": "bybit", "weight_per_window": 2})
+    with limits(admin, "bybit", weight_per_window=2):
         ex.private_get_v5_account_info()
         ex.private_get_v5_account_info()
         raises(ccxt.RateLimitExceeded, 10006, ex.private_get_v5_account_info)
@@ -251,23 +223,7 @@ def test_rate_limit(sandbox: SandboxServer, admin: httpx.Client, bybit_key: dict
         banned = signed(sandbox.url, bybit_key, "GET", "/v5/account/info")
         assert banned.status_code == 403 and banned.json()["retCode"] == 10018
         raises(ccxt.RateLimitExceeded, 10018, ex.private_get_v5_account_info)
-    finally:
-        admin.post("/limits", json={"exchange": "bybit", "weight_per_window": GENEROUS, "ban_after": 0})
-        admin.post("/limits/reset", json={"exchange": "bybit"})
     assert ex.private_get_v5_account_info()["retCode"] == 0
-
-
-def test_maintenance(sandbox: SandboxServer, admin: httpx.Client, ex: Any, bybit_key: dict[str, Any]) -> None:
-    try:
-        admin.post("/maintenance", json={"exchange": "bybit", "on": True})
-        with pytest.raises(ccxt.ExchangeError) as info:
-            ex.fetch_balance()
-        assert '"retCode":10016,' in str(info.value)
-        r = signed(sandbox.url, bybit_key, "GET", "/v5/account/info")
-        assert r.status_code == 503 and r.json()["retMsg"] == "Server error."
-    finally:
-        admin.post("/maintenance", json={"exchange": "bybit", "on": False})
-    assert ex.fetch_balance()["USDT"]["total"] == 100000
 
 
 def test_unknown_route(sandbox: SandboxServer, ex: Any) -> None:
@@ -314,14 +270,7 @@ def test_pybit_errors(sandbox: SandboxServer, bybit_key: dict[str, Any]) -> None
     assert failed.value.status_code == 401
 
 
-# ---- 4. signing vectors ----
-
-@pytest.mark.parametrize("vector", VECTORS, ids=[v["name"] for v in VECTORS])
-def test_signing_vectors(vector: dict[str, str]) -> None:
-    got = sign(vector["secret"], vector["timestamp"], vector["api_key"], vector["recv_window"],
-               vector["payload"].encode())
-    assert got == vector["signature"]
-
+# ---- 4. the vectors on the wire ----
 
 @pytest.fixture(scope="module")
 def frozen() -> Iterator[SandboxServer]:
@@ -344,10 +293,11 @@ def test_vectors_accepted_and_tampering_refused(frozen: SandboxServer, vector: d
             return httpx.get(f"{frozen.url}{vector['path']}?{payload}", headers=headers)
         return httpx.post(frozen.url + vector["path"], headers=headers, content=payload.encode())
 
-    assert send(vector["payload"]).json()["retCode"] == 0
-    tampered = send(vector["payload"].replace("BTCUSDT", "ETHUSDT"))
+    payload = vector["query"] or vector["body"]
+    assert send(payload).json()["retCode"] == 0
+    tampered = send(payload.replace("BTCUSDT", "ETHUSDT"))
     assert tampered.status_code == 200 and tampered.json()["retCode"] == 10004
-    spaced = send(vector["payload"].replace(",", ", "))  # same JSON, other bytes: the signature is over bytes
+    spaced = send(payload.replace(",", ", "))  # same JSON, other bytes: the signature is over bytes
     assert spaced.json()["retCode"] == (0 if vector["method"] == "GET" else 10004)
 
 
@@ -381,12 +331,6 @@ def test_malformed_queries(sandbox: SandboxServer, bybit_key: dict[str, Any], qu
     assert r.status_code == 200 and r.json()["retCode"] in (10001, 0) and set(r.json()) >= {"retCode", "retMsg"}
 
 
-def test_unknown_path_under_v5(sandbox: SandboxServer) -> None:
-    r = httpx.get(sandbox.url + "/v5/spot/nothing")
-    assert r.status_code == 404
-    assert r.json()["retCode"] == 10017 and r.json()["retMsg"] == "Route not found."
-
-
 def test_odd_bytes_in_headers_and_body(sandbox: SandboxServer, bybit_key: dict[str, Any]) -> None:
     stamp = str(int(time.time() * 1000))
     headers = {"X-BAPI-API-KEY": bybit_key["api_key"], "X-BAPI-TIMESTAMP": stamp, "X-BAPI-SIGN": "é" * 64}
@@ -396,3 +340,44 @@ def test_odd_bytes_in_headers_and_body(sandbox: SandboxServer, bybit_key: dict[s
     assert r.status_code == 200 and r.json()["retCode"] == 10001
     r = signed(sandbox.url, bybit_key, "GET", "/v5/account/info", ts=0, recv="abc")
     assert r.status_code == 200 and r.json()["retCode"] == 10002
+
+
+# ---- the contract every dialect meets ----
+
+
+class TestBybitContract(DialectContract):
+    EXCHANGE = "bybit"
+    CODE_FIELD, MESSAGE_FIELD = "retCode", "retMsg"
+    FETCH_ORDER_PARAMS = {"acknowledged": True}  # ccxt's fetch_order sees only the last 500 orders on Bybit
+    REFUSALS = {  # Bybit answers most refusals with HTTP 200; an unknown key gets 401
+        "wrong_secret": (ccxt.AuthenticationError, 10004, 200, "error sign! origin_string["),
+        "unknown_key": (ccxt.AuthenticationError, 10003, 401, "API key is invalid."),
+        "ip_not_whitelisted": (ccxt.PermissionDenied, 10010, 200, "Unmatched IP"),
+        "expired_key": (ccxt.AuthenticationError, 33004, 200, "Your api key has expired."),
+    }
+    MAINTENANCE = (ccxt.ExchangeError, 10016, 503, "Server error.")
+    RATE_LIMITED = (ccxt.RateLimitExceeded, 10006, 200, "Too many visits")
+    RATE_LIMITS = {"weight_per_window": 2}
+    TIME_PATH, ORDER_PATH = "/v5/market/time", "/v5/order/create"
+    UNKNOWN_PATHS = [("GET", "/v5/spot/nothing", 404, 10017, "Route not found."),
+                     ("POST", "/v5/market/time", 404, 10017, "Route not found.")]
+    ENCODING = "hex"
+
+    def unknown_key(self) -> dict[str, Any]:
+        return {"api_key": "NoSuchKey123456789", "secret": "x"}
+
+    def send(self, url: str, key: dict[str, Any], method: str, path: str, query: str = "",
+             body: bytes = b"") -> httpx.Response:
+        return signed(url, key, method, path, query, body)
+
+    def prehash(self, vector: dict[str, Any]) -> bytes:
+        payload = vector["query"] if vector["method"] == "GET" else vector["body"]
+        return (vector["timestamp"] + vector["api_key"] + vector["recv_window"] + payload).encode()
+
+    def sandbox_signature(self, vector: dict[str, Any]) -> str:
+        payload = vector["query"] if vector["method"] == "GET" else vector["body"]
+        return sign(vector["secret"], vector["timestamp"], vector["api_key"], vector["recv_window"], payload.encode())
+
+    def during_maintenance(self, sandbox: SandboxServer, key: dict[str, Any]) -> None:
+        r = signed(sandbox.url, key, "GET", "/v5/account/info")
+        assert r.status_code == 503 and r.json()["retMsg"] == "Server error."

@@ -1,17 +1,13 @@
-"""The OKX v5 dialect over real HTTP: stock ccxt okx, python-okx, raw signed requests, signing vectors."""
+"""The OKX v5 dialect over real HTTP: stock ccxt okx, python-okx, raw signed requests. What every dialect does is
+DialectContract's (tests/sandbox/contract.py); this file holds what only OKX does."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import ccxt
@@ -20,13 +16,14 @@ import pytest
 from okx import Account as OkxAccount
 from okx import Trade as OkxTrade
 from starlette.datastructures import Headers
+from tests.sandbox.contract import DialectContract
+from tests.support.sandbox import limits
 
 from cexlink.sandbox.clients import ccxt_client
 from cexlink.sandbox.dialect import Call
 from cexlink.sandbox.okx import prehash, sign
+from cexlink.sandbox.server import SandboxServer
 
-VECTORS = json.loads((Path(__file__).parent.parent / "vectors" / "okx.json").read_text())["vectors"]
-GENEROUS = 10_000_000
 NewKey = Callable[..., dict[str, Any]]
 
 
@@ -72,14 +69,6 @@ def ex(sandbox: Any, key: dict[str, Any]) -> Any:
     return exchange
 
 
-@pytest.fixture
-def admin_okx(admin: httpx.Client) -> Iterator[httpx.Client]:
-    yield admin
-    # Global switches a test may have flipped: never leave them on for the next test.
-    admin.post("/maintenance", json={"exchange": "okx", "on": False})
-    admin.post("/limits", json={"exchange": "okx", "weight_per_window": GENEROUS})
-
-
 def raises(exc: type[Exception], code: str, fn: Callable[[], Any], exact: bool = False) -> str:
     with pytest.raises(exc) as info:
         fn()
@@ -103,25 +92,6 @@ def test_ccxt_markets_balance_and_time(ex: Any) -> None:
     assert bal["BTC"]["total"] == 2.0 and bal["ETH"]["free"] == 20.0
     assert abs(ex.fetch_time() - time.time() * 1000) < 5000
     assert ex.fetch_ticker("BTC/USDT")["last"] > 0
-
-
-def test_ccxt_limit_order_lifecycle(ex: Any) -> None:
-    price = round(ex.fetch_ticker("BTC/USDT")["last"] * 0.5, 2)  # far below market: rests
-    order = ex.create_order("BTC/USDT", "limit", "buy", 0.01, price)
-    locked = Decimal(str(price)) * Decimal("0.01")
-    bal = ex.fetch_balance()
-    assert Decimal(str(bal["USDT"]["used"])) == locked
-    assert Decimal(str(bal["USDT"]["free"])) == Decimal(100000) - locked
-    open_orders = ex.fetch_open_orders("BTC/USDT")
-    assert [o["id"] for o in open_orders] == [order["id"]]
-    assert open_orders[0]["status"] == "open" and open_orders[0]["price"] == price
-    assert open_orders[0]["clientOrderId"] == order["clientOrderId"]
-    canceled = ex.cancel_order(order["id"], "BTC/USDT")
-    assert canceled["id"] == order["id"]
-    fetched = ex.fetch_order(order["id"], "BTC/USDT")
-    assert (fetched["status"], fetched["filled"], fetched["amount"]) == ("canceled", 0.0, 0.01)
-    assert ex.fetch_open_orders("BTC/USDT") == []
-    assert ex.fetch_balance()["USDT"] == {"free": 100000.0, "used": 0.0, "total": 100000.0}
 
 
 def test_ccxt_market_orders_fill_and_show_in_trades(ex: Any) -> None:
@@ -175,26 +145,14 @@ def test_account_config_fields(sandbox: Any, new_key: NewKey) -> None:
 # ---------------------------------------------------------------- 2. every refusal, as ccxt sees it
 
 
-def test_bad_signature_and_passphrase(sandbox: Any, key: dict[str, Any]) -> None:
-    wrong_secret = ccxt_client("okx", sandbox.url, {**key, "secret": "0" * 32})
-    raises(ccxt.AuthenticationError, "50113", wrong_secret.fetch_balance)
+def test_wrong_passphrase(sandbox: Any, key: dict[str, Any]) -> None:
     wrong_pass = ccxt_client("okx", sandbox.url, {**key, "passphrase": "Nope-123456"})
     raises(ccxt.AuthenticationError, "50105", wrong_pass.fetch_balance)
 
 
-def test_unknown_malformed_revoked_and_expired_keys(sandbox: Any, admin: httpx.Client, new_key: NewKey) -> None:
+def test_malformed_key(sandbox: Any) -> None:
     malformed = ccxt_client("okx", sandbox.url, {"api_key": "not-a-key", "secret": "s", "passphrase": "p"})
     raises(ccxt.AuthenticationError, "50111", malformed.fetch_balance)
-    unknown = ccxt_client("okx", sandbox.url, {"api_key": str(uuid.uuid4()), "secret": "s", "passphrase": "p"})
-    text = raises(ccxt.ExchangeError, "50119", unknown.fetch_balance, exact=True)  # ccxt has no row for 50119
-    assert "API key doesn't exist" in text
-    revoked = new_key("okx")
-    admin.delete(f"/keys/okx/{revoked['api_key']}")
-    raises(ccxt.ExchangeError, "50119", ccxt_client("okx", sandbox.url, revoked).fetch_balance, exact=True)
-    expired = new_key("okx")
-    assert admin.patch(f"/keys/okx/{expired['api_key']}", json={"expires_at": 1}).status_code == 200
-    # OKX deletes expired keys, so an expired key reads as an unknown one.
-    raises(ccxt.ExchangeError, "50119", ccxt_client("okx", sandbox.url, expired).fetch_balance, exact=True)
 
 
 def test_timestamp_outside_30s(sandbox: Any, key: dict[str, Any]) -> None:
@@ -227,14 +185,6 @@ def test_demo_header_with_live_key(sandbox: Any, key: dict[str, Any]) -> None:
     demo.headers = {"x-simulated-trading": "1"}  # what ccxt's sandbox mode and python-okx flag='1' send
     text = raises(ccxt.AuthenticationError, "50101", demo.fetch_balance)
     assert "APIKey does not match current environment." in text
-
-
-def test_ip_not_whitelisted(sandbox: Any, new_key: NewKey) -> None:
-    k = new_key("okx", ips=["127.0.0.1"])
-    assert ccxt_client("okx", sandbox.url, k).fetch_balance()["USDT"]["free"] == 100000.0
-    other = ccxt_client("okx", sandbox.url, k, source_ip="127.0.0.2")
-    text = raises(ccxt.PermissionDenied, "50110", other.fetch_balance)
-    assert "Your IP 127.0.0.2 is not included in your API key's IP whitelist." in text
 
 
 def test_read_only_key_cannot_trade(sandbox: Any, new_key: NewKey) -> None:
@@ -291,20 +241,8 @@ def test_filter_failures(ex: Any, params: dict[str, str], exc: type[Exception], 
     assert '"code":"1"' in text
 
 
-def test_maintenance(ex: Any, admin_okx: httpx.Client, sandbox: Any) -> None:
-    admin_okx.post("/maintenance", json={"exchange": "okx", "on": True})
-    try:
-        raises(ccxt.OnMaintenance, "50001", ex.fetch_balance)
-        r = httpx.get(sandbox.url + "/api/v5/public/time")
-        assert r.status_code == 503 and r.json()["code"] == "50001"
-    finally:
-        admin_okx.post("/maintenance", json={"exchange": "okx", "on": False})
-    assert ex.fetch_balance()["USDT"]["free"] == 100000.0
-
-
-def test_rate_limit(ex: Any, admin_okx: httpx.Client, sandbox: Any) -> None:
-    admin_okx.post("/limits", json={"exchange": "okx", "weight_per_window": 3, "window_seconds": 60})
-    try:
+def test_rate_limit(ex: Any, admin: httpx.Client, sandbox: Any) -> None:
+    with limits(admin, "okx", weight_per_window=3, window_seconds=60):
         for _ in range(3):
             ex.fetch_balance()
         raises(ccxt.RateLimitExceeded, "50011", ex.fetch_balance)
@@ -313,8 +251,6 @@ def test_rate_limit(ex: Any, admin_okx: httpx.Client, sandbox: Any) -> None:
             httpx.get(sandbox.url + "/api/v5/public/time")
         r = httpx.get(sandbox.url + "/api/v5/public/time")
         assert (r.status_code, r.json()) == (429, {"code": "50011", "msg": "Too Many Requests", "data": []})
-    finally:
-        admin_okx.post("/limits", json={"exchange": "okx", "weight_per_window": GENEROUS, "window_seconds": 60})
 
 
 # ---------------------------------------------------------------- 3. python-okx
@@ -349,16 +285,7 @@ def test_python_okx_demo_flag_with_live_key(sandbox: Any, key: dict[str, Any]) -
                                           "data": []}
 
 
-# ---------------------------------------------------------------- 4. signing vectors
-
-
-@pytest.mark.parametrize("vector", VECTORS, ids=[v["name"] for v in VECTORS])
-def test_signing_vectors(vector: dict[str, str]) -> None:
-    call = Call(vector["method"], vector["path"], vector["query"], vector["body"].encode(),
-                Headers({"ok-access-timestamp": vector["timestamp"]}), "127.0.0.1", {})
-    assert sign(vector["secret"], prehash(call)) == vector["signature"]
-    expected = base64.b64encode(hmac.new(vector["secret"].encode(), prehash(call), hashlib.sha256).digest())
-    assert expected.decode() == vector["signature"]
+# ---------------------------------------------------------------- 4. signatures cover the bytes
 
 
 def test_tampered_body_or_query_fails(sandbox: Any, key: dict[str, Any]) -> None:
@@ -517,3 +444,52 @@ def test_idle_expiry_follows_the_sandbox_clock(sandbox_at: Callable[..., Any]) -
     assert balance_code() == "0"
     clock.advance(14 * 86_400)  # 14 days idle: OKX has deleted it
     assert balance_code() == "50119"
+
+
+# ---------------------------------------------------------------- the contract every dialect meets
+
+
+class TestOkxContract(DialectContract):
+    EXCHANGE = "okx"
+    CODE_FIELD, MESSAGE_FIELD = "code", "msg"
+    KEY = {"permissions": "read,spot"}
+    REFUSALS = {
+        "wrong_secret": (ccxt.AuthenticationError, "50113", 401, "Invalid signature."),
+        # ccxt has no row for 50119; OKX deletes expired keys, so an expired key reads as an unknown one.
+        "unknown_key": (ccxt.ExchangeError, "50119", 401, "API key doesn't exist"),
+        "ip_not_whitelisted": (ccxt.PermissionDenied, "50110", 401,
+                               "Your IP 127.0.0.5 is not included in your API key's IP whitelist."),
+        "expired_key": (ccxt.ExchangeError, "50119", 401, "API key doesn't exist"),
+    }
+    MAINTENANCE = (ccxt.OnMaintenance, "50001", 503, "")
+    RATE_LIMITED = (ccxt.RateLimitExceeded, "50011", 429, "Too Many Requests")
+    RATE_LIMITS = {"weight_per_window": 3, "window_seconds": 60}  # requests per endpoint
+    TIME_PATH, ORDER_PATH = "/api/v5/public/time", "/api/v5/trade/order"
+    UNKNOWN_PATHS = [("GET", "/api/v5/no/such/path", 404, "404", ""),
+                     ("DELETE", "/api/v5/account/balance", 405, "50115", "")]
+    ENCODING = "base64"
+
+    def unknown_key(self) -> dict[str, Any]:
+        return {"api_key": str(uuid.uuid4()), "secret": "s", "passphrase": "p"}
+
+    def send(self, url: str, key: dict[str, Any], method: str, path: str, query: str = "",
+             body: bytes = b"") -> httpx.Response:
+        target = path + (f"?{query}" if query else "")
+        ts = iso()
+        headers = {"Content-Type": "application/json", "OK-ACCESS-KEY": key["api_key"],
+                   "OK-ACCESS-PASSPHRASE": key["passphrase"], "OK-ACCESS-TIMESTAMP": ts,
+                   "OK-ACCESS-SIGN": sign(key["secret"], (ts + method + target).encode() + body)}
+        return httpx.request(method, url + target, headers=headers, content=body, timeout=10)
+
+    def prehash(self, vector: dict[str, Any]) -> bytes:
+        query = f"?{vector['query']}" if vector["query"] else ""
+        return (vector["timestamp"] + vector["method"] + vector["path"] + query + vector["body"]).encode()
+
+    def sandbox_signature(self, vector: dict[str, Any]) -> str:
+        call = Call(vector["method"], vector["path"], vector["query"], vector["body"].encode(),
+                    Headers({"ok-access-timestamp": vector["timestamp"]}), "127.0.0.1", {})
+        return sign(vector["secret"], prehash(call))
+
+    def during_maintenance(self, sandbox: SandboxServer, key: dict[str, Any]) -> None:
+        r = self.send(sandbox.url, key, "GET", "/api/v5/account/balance")
+        assert (r.status_code, r.json()["code"]) == (503, "50001")
