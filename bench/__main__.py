@@ -1,6 +1,13 @@
-"""``python -m bench``: run every benchmark in turn."""
+"""``python -m bench [--base REV]``: run every benchmark in turn (``--base``: the revision the Sign Center is
+compared with, see compare.py)."""
 
-from . import accounts_rate, sandbox_rate, signer_instructions, signer_rate
+import sys
 
-for bench in (sandbox_rate, signer_rate, signer_instructions, accounts_rate):
-    bench.main()
+from . import accounts_rate, compare, sandbox_rate, signer_instructions, signer_rate
+
+argv = sys.argv[1:]
+base = argv[argv.index("--base") + 1] if "--base" in argv else compare.BASE
+sandbox_rate.main()
+signer_rate.main(base=base)
+signer_instructions.main()
+accounts_rate.main()

@@ -16,10 +16,13 @@ import httpx
 
 
 @contextmanager
-def _child(args: list[str], stdin: str | None = None, stop_timeout: float = 10.0) -> Iterator[tuple[int, str]]:
+def _child(args: list[str], stdin: str | None = None, stop_timeout: float = 10.0,
+           env: dict[str, str] | None = None) -> Iterator[tuple[int, str]]:
     """A server in a child process (its own core and GIL): yields its pid and the first line it printed;
-    terminated on exit. ``stdin`` is written to it first (a key that must not be in the command line)."""
-    proc = subprocess.Popen(args, stdin=subprocess.PIPE if stdin else None, stdout=subprocess.PIPE, text=True)
+    terminated on exit. ``stdin`` is written to it first (a key that must not be in the command line); ``env``
+    is added to this process's environment."""
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE if stdin else None, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, **env} if env else None)
     try:
         if stdin and proc.stdin:
             proc.stdin.write(stdin)
@@ -78,15 +81,16 @@ def cpu_seconds(pid: int, children: bool = False) -> float:
 
 
 @contextmanager
-def signer_process(data_dir: Path, sock: Path, exchange_urls: dict[str, str],
-                   workers: int = 1) -> Iterator[tuple[Path, int]]:
+def signer_process(data_dir: Path, sock: Path, exchange_urls: dict[str, str], workers: int = 1,
+                   module: str = "cexlink.cli", env: dict[str, str] | None = None) -> Iterator[tuple[Path, int]]:
     """``cexlink signer serve`` in its own process(es), per-credential rate limits out of the way; yields
-    (socket path, pid of the process or of the workers' supervisor)."""
-    args = [sys.executable, "-m", "cexlink.cli", "signer", "serve", "--socket", str(sock), "--data-dir",
+    (socket path, pid of the process or of the workers' supervisor). ``module`` runs the CLI (a variant's
+    launcher), ``env`` is added to the environment (``PYTHONPATH``: another revision's code)."""
+    args = [sys.executable, "-m", module, "signer", "serve", "--socket", str(sock), "--data-dir",
             str(data_dir), "--rate-per-credential", "1e9", "--burst-per-credential", "1e9", "--workers", str(workers)]
     for name, url in exchange_urls.items():
         args += ["--exchange-url", f"{name}={url}"]
-    with _child(args, stop_timeout=15.0) as (pid, line):
+    with _child(args, stop_timeout=15.0, env=env) as (pid, line):
         if "ready" not in line or not sock.exists():
             raise RuntimeError(f"the Sign Center did not start: {line!r}")
         yield sock, pid

@@ -37,8 +37,12 @@ against a bare signer (bare_signer.py: ccxt's ``sign()`` behind the same socket 
 policy, no audit, no store): the 8 client processes, and the ccxt calls back to back. What the Sign Center
 adds beyond that floor is its own work; the floor itself is the process boundary on this machine.
 
+4. compare.py: the Sign Center beside its previous code (a ``git worktree`` of ``--base REV``) and beside its
+   old memory-mapped audit writer, interleaved in the same run: signs/s and CPU per signature, 1 and 8 clients.
+
 The Sign Center and the sandbox each run in their own process. Run: ``python -m bench.signer_rate [sign] [ccxt]
-[revoke]`` (default: all three). The first summary line says how busy the machine was with other work.
+[revoke] [compare] [--base REV]`` (default: all four). The first summary line says how busy the machine was with
+other work.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ from cexlink.ccxt import remote
 from cexlink.sandbox.clients import ccxt_client, point_ccxt
 from cexlink.signer.client import AsyncSignerClient, SignerClient
 
+from . import compare
 from .common import bare_signer_process, cpu_seconds, median, percentile, report, sandbox_process, signer_process
 
 REQUEST = ("kucoin", ["private"], "GET", "accounts", {})
@@ -275,7 +280,10 @@ def _revoke(tmp: Path) -> tuple[float, float, int]:
     return revoke, baseline, count
 
 
-def main(parts: tuple[str, ...] = ("sign", "ccxt", "revoke")) -> None:
+PARTS = ("sign", "ccxt", "revoke", "compare")
+
+
+def main(parts: tuple[str, ...] = PARTS, base: str = compare.BASE) -> None:
     busy = _machine_busy()
     summary = [f"machine: {os.cpu_count()} cores, {busy:.0%} busy with other work just before the run"]
     with tempfile.TemporaryDirectory(prefix="bench-signer-") as tmpname, sandbox_process() as url:
@@ -298,6 +306,8 @@ def main(parts: tuple[str, ...] = ("sign", "ccxt", "revoke")) -> None:
             client.close()
         if "revoke" in parts:
             summary += _revocation(tmp)
+        if "compare" in parts:
+            summary += compare.compare(tmp, base)
     print("summary:")
     for line in summary:
         print("  " + line)
@@ -402,4 +412,10 @@ def _revocation(tmp: Path) -> list[str]:
 
 
 if __name__ == "__main__":
-    main(tuple(sys.argv[1:]) or ("sign", "ccxt", "revoke"))
+    argv = sys.argv[1:]
+    rev = compare.BASE
+    if "--base" in argv:
+        at = argv.index("--base")
+        rev = argv[at + 1]
+        del argv[at:at + 2]
+    main(tuple(argv) or PARTS, rev)
