@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
-from storage_support import StepClock, Tx
+from tests.support.clock import Clock
+from tests.support.storage import START, Tx
 
 from cexlink.storage.db import make_engine, make_session_factory, migrate, session_scope
 from cexlink.storage.repositories import Repos
@@ -37,17 +38,17 @@ def factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @pytest.fixture
-def clock() -> StepClock:
-    return StepClock()
+def clock() -> Clock:
+    return Clock(START)
 
 
 @pytest.fixture
-def tx(factory: sessionmaker[Session], clock: StepClock) -> Tx:
+def tx(factory: sessionmaker[Session], clock: Clock) -> Tx:
     """``with tx() as r:`` — one committed transaction with every repository."""
 
     @contextmanager
     def run() -> Iterator[Repos]:
         with session_scope(factory) as session:
-            yield Repos(session, clock)
+            yield Repos(session, clock.datetime)
 
     return run

@@ -9,7 +9,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
-from storage_support import StepClock, Tx, account_fields
+from tests.support.clock import Clock
+from tests.support.storage import Tx, account_fields
 
 from cexlink.domain.statuses import Status
 from cexlink.errors import InputError
@@ -86,7 +87,7 @@ def test_uniqueness_conflicts_name_the_field(tx: Tx) -> None:
         r.users.create("carol")  # the session is usable again after a conflict
 
 
-def test_update_changes_only_whitelisted_fields(tx: Tx, clock: StepClock) -> None:
+def test_update_changes_only_whitelisted_fields(tx: Tx, clock: Clock) -> None:
     a, _ = _two_users(tx)
     with tx() as r:
         acc = r.accounts.add(a, **account_fields(exchange_uid="7"))
@@ -104,12 +105,12 @@ def test_update_changes_only_whitelisted_fields(tx: Tx, clock: StepClock) -> Non
             assert refused.value.field == field
     with tx() as r:
         r.accounts.update(a, acc.id, status=Status.INVALID_API_KEY, status_message="no", status_remedy="do",
-                          status_code="-2015", permissions=("reading",), last_checked_at=clock())
+                          status_code="-2015", permissions=("reading",), last_checked_at=clock.datetime())
     with tx() as r:
         got = r.accounts.get(a, acc.id)
         assert (got.status, got.status_code, got.permissions, got.exchange_uid) == (
             "invalid_api_key", "-2015", ["reading"], "7")
-        assert got.updated_at == created + timedelta(seconds=60) and got.last_checked_at == clock()
+        assert got.updated_at == created + timedelta(seconds=60) and got.last_checked_at == clock.datetime()
 
 
 def test_decimal_balances_round_trip_exactly(tx: Tx) -> None:

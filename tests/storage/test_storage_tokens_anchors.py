@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
-from storage_support import StepClock, Tx, account_fields
+from tests.support.clock import Clock
+from tests.support.storage import Tx, account_fields
 
 from cexlink.errors import InputError
 from cexlink.storage.db import session_scope
@@ -16,10 +17,10 @@ from cexlink.storage.errors import Conflict, NotFound
 from cexlink.storage.repositories import Repos
 
 
-def test_a_token_is_refused_from_its_expiry_on(tx: Tx, clock: StepClock) -> None:
+def test_a_token_is_refused_from_its_expiry_on(tx: Tx, clock: Clock) -> None:
     with tx() as r:
         uid = r.users.create("alice").id
-        short, row = r.users.issue(uid, "ci", expires_at=clock() + timedelta(days=1))
+        short, row = r.users.issue(uid, "ci", expires_at=clock.datetime() + timedelta(days=1))
         forever = r.users.issue_token(uid, "laptop")
     clock.advance(86_399)
     with tx() as r:
@@ -29,7 +30,7 @@ def test_a_token_is_refused_from_its_expiry_on(tx: Tx, clock: StepClock) -> None
         assert r.users.user_for_token(short) is None
         assert r.users.user_for_token(forever) is not None
         listed = {t.id: t for t in r.users.tokens(uid)}
-        assert listed[row.id].expires_at == clock() and listed[row.id].revoked_at is None
+        assert listed[row.id].expires_at == clock.datetime() and listed[row.id].revoked_at is None
 
 
 def test_token_lookup_and_revocation_are_scoped(tx: Tx) -> None:

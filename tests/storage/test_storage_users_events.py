@@ -6,14 +6,15 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
-from storage_support import StepClock, Tx, account_fields
+from tests.support.clock import Clock
+from tests.support.storage import Tx, account_fields
 
 from cexlink.errors import InputError
 from cexlink.storage.errors import Conflict, NotFound
 from cexlink.storage.repositories import hash_token
 
 
-def test_tokens_authenticate_until_revoked(tx: Tx, clock: StepClock, engine: Engine) -> None:
+def test_tokens_authenticate_until_revoked(tx: Tx, clock: Clock, engine: Engine) -> None:
     with tx() as r:
         alice = r.users.create("alice", is_admin=True)
         token = r.users.issue_token(alice.id, "laptop")
@@ -24,7 +25,7 @@ def test_tokens_authenticate_until_revoked(tx: Tx, clock: StepClock, engine: Eng
         user = r.users.user_for_token(token)
         assert user is not None and user.id == alice.id and user.is_admin
         laptop = next(t for t in r.users.tokens(alice.id) if t.label == "laptop")
-        assert laptop.last_used_at == clock() and laptop.token_hash == hash_token(token)
+        assert laptop.last_used_at == clock.datetime() and laptop.token_hash == hash_token(token)
         for wrong in ("", "cxl_", token + "x", token[4:], "cxl_" + "A" * 43):
             assert r.users.user_for_token(wrong) is None
         r.users.revoke_token(alice.id, laptop.id)
@@ -56,7 +57,7 @@ def test_token_plaintext_never_reaches_the_sqlite_file(tx: Tx, db_url: str, engi
         assert t.encode() not in blob and t[4:].encode() not in blob
 
 
-def test_events_are_scoped_and_newest_first(tx: Tx, clock: StepClock) -> None:
+def test_events_are_scoped_and_newest_first(tx: Tx, clock: Clock) -> None:
     with tx() as r:
         a, b = r.users.create("alice").id, r.users.create("bob").id
         acc = r.accounts.add(a, **account_fields()).id
@@ -76,7 +77,7 @@ def test_events_are_scoped_and_newest_first(tx: Tx, clock: StepClock) -> None:
         everything = r.events.list(a)
         assert [e.message for e in everything] == ["Binance is down", "e4", "e3", "e2", "e1", "e0"]
         assert [e.message for e in r.events.list(a, acc)] == ["e4", "e2", "e0"]
-        assert everything[1].data == {"to": "ok", "i": 4} and everything[1].time == clock()
+        assert everything[1].data == {"to": "ok", "i": 4} and everything[1].time == clock.datetime()
         assert [e.message for e in r.events.list(a, limit=2)] == ["Binance is down", "e4"]
         assert [e.message for e in r.events.list(b)] == ["bob's"] and r.events.list(b, acc) == []
 

@@ -5,18 +5,11 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 import pytest
+from tests.support.clock import Clock
 
 from cexlink.sandbox.ledger import Ledger
 from cexlink.sandbox.pricing import PriceWalk
 from cexlink.sandbox.rejects import Reason, Reject
-
-
-class Clock:
-    def __init__(self, t: float = 1_700_000_000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 @pytest.fixture
@@ -76,7 +69,7 @@ def test_the_walk_moves_prices_and_fills_orders_it_crosses(clock: Clock) -> None
     order = led.place_order("binance", uid, "BTCUSDT", "BUY", "LIMIT", D("0.01"), start - D("500"))
     prices = []
     for _ in range(300):
-        clock.t += 1
+        clock.advance(1)
         prices.append(led.price("BTCUSDT"))
     assert len(set(prices)) > 100  # it does walk
     filled = led.get_order("binance", uid, "BTCUSDT", order.id).status == "FILLED"
@@ -89,7 +82,7 @@ def test_same_seed_same_prices(clock: Clock) -> None:
         walk = PriceWalk(c, seed=seed, volatility=D("0.002"))
         out = []
         for _ in range(50):
-            c.t += 1
+            c.advance(1)
             walk.advance()
             out.append(walk.price("ETHUSDT"))
         return out

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from tests.support.clock import Clock
 
 from cexlink.sandbox.ratelimit import LimitConfig, RateLimiter
 from cexlink.sandbox.rejects import Reason, Reject
 
 
-class Clock:
-    t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 def test_limit_then_ban_then_recovery() -> None:
-    clock = Clock()
+    clock = Clock(1000.0)
     rl = RateLimiter(clock, {"binance": LimitConfig(weight_per_window=10, window_seconds=60, ban_after=2,
                                                     ban_seconds=120)})
     assert [rl.hit("binance", "1.1.1.1", 5) for _ in range(2)] == [5, 10]
@@ -28,11 +22,11 @@ def test_limit_then_ban_then_recovery() -> None:
         rl.hit("binance", "1.1.1.1", 1)
     assert exc.value.reason is Reason.IP_BANNED
     assert rl.hit("binance", "2.2.2.2", 1) == 1  # another caller is unaffected
-    clock.t += 60
+    clock.advance(60)
     with pytest.raises(Reject) as exc:  # the ban outlasts the window
         rl.hit("binance", "1.1.1.1", 1)
     assert exc.value.reason is Reason.IP_BANNED
-    clock.t += 61
+    clock.advance(61)
     assert rl.hit("binance", "1.1.1.1", 1) == 1
 
 

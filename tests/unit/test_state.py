@@ -5,16 +5,15 @@ from __future__ import annotations
 from decimal import Decimal as D
 from pathlib import Path
 
+from tests.support.clock import Clock
+
 from cexlink.sandbox.ledger import Ledger
 from cexlink.sandbox.pricing import PriceWalk
 from cexlink.sandbox.state import load, save
 
 
-def clock() -> float:
-    return 1_700_000_000.0
-
-
 def fresh() -> Ledger:
+    clock = Clock()
     return Ledger(clock, PriceWalk(clock, volatility=D(0)))
 
 
@@ -39,14 +38,14 @@ def test_key_states_and_order_extras_survive_a_restart(tmp_path: Path) -> None:
 
 
 def test_touching_a_key_marks_the_books_changed_at_most_once_a_minute() -> None:
-    now = [1_700_000_000.0]
-    ledger = Ledger(lambda: now[0], PriceWalk(lambda: now[0], volatility=D(0)))
+    clock = Clock()
+    ledger = Ledger(clock, PriceWalk(clock, volatility=D(0)))
     uid = ledger.create_account("okx").uid
     key = ledger.create_key("okx", uid, {"perm": ["read_only"]})
     version = ledger.version
     ledger.touch_key(key)
     ledger.touch_key(key)
     assert ledger.version == version + 1
-    now[0] += 61
+    clock.advance(61)
     ledger.touch_key(key)
     assert ledger.version == version + 2 and key.last_used_at == 1_700_000_061_000

@@ -1,10 +1,10 @@
-"""Helpers for the storage tests (a module of its own: ``conftest`` is not importable by name)."""
+"""Helpers for the storage tests: the transaction runner's type, plausible connection fields, the clock's start."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from itertools import count
 
 from cexlink.storage.repositories import Repos
@@ -12,17 +12,8 @@ from cexlink.storage.repositories import Repos
 Tx = Callable[[], AbstractContextManager[Repos]]
 
 
-class StepClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+# Repositories are given ``Clock.datetime``; microseconds in the start show they are stored, not truncated.
+START = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC).timestamp()
 
 
 _seq = count(1)
