@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..config import Settings
 from ..domain.statuses import Status, is_transient, render
-from ..errors import CexlinkError, InputError
+from ..errors import AccountRefused, InputError
 from ..exchanges import capabilities
 from ..exchanges.capabilities import Capability
 from ..exchanges.probes import ExchangePool, KeyFacts, ProbeFailed, probe
@@ -28,24 +28,7 @@ from .incidents import IncidentBoard
 
 DELETE_REMINDER = ("The connection is deleted and its key destroyed here. Delete the API key on {exchange} too "
                    "(API Management), so that nobody can use it.")
-REFUSAL_HTTP = {"account_already_connected": 409, "key_already_used": 409, "key_belongs_to_another_account": 409,
-                "active_consumers": 409, "sub_account_not_allowed": 400,
-                "key_update_conflict": 409}
-
-
-class AccountRefused(CexlinkError):
-    """The connection (or change) was refused; ``reason`` is a status or a conflict word, with what to do."""
-
-    def __init__(self, reason: str, message: str, remedy: str, http: int = 400, field: str | None = None,
-                 details: dict[str, Any] | None = None) -> None:
-        super().__init__(f"{reason}: {message}")
-        self.reason, self.message, self.remedy, self.http = reason, message, remedy, http
-        self.field = field
-        self.details = details or {}
-
-    def as_json(self) -> dict[str, Any]:
-        return {"error": self.reason, "message": self.message, "remedy": self.remedy, "field": self.field,
-                **self.details}
+__all__ = ["DELETE_REMINDER", "AccountRefused", "AccountService", "account_json"]  # AccountRefused: errors.py
 
 
 def account_json(a: Any) -> dict[str, Any]:
@@ -98,12 +81,12 @@ class AccountService:
     def _refusal(self, status: Status, cap: Capability, missing: list[str], detail: str, code: str | None,
                  cause: str, forbidden: list[str] | None = None) -> AccountRefused:
         message, remedy = self._texts(status, cap, missing, detail, cause, forbidden)
-        return AccountRefused(status.value, message, remedy, 503 if is_transient(status) else 400,
+        return AccountRefused(status.value, message, remedy,
                               details={"status": status.value, "cause": cause, "missing": missing,
                                        "forbidden": forbidden or [], "exchange_code": code})
 
     def _conflict(self, reason: str, message: str, remedy: str, field: str | None = None) -> AccountRefused:
-        return AccountRefused(reason, message, remedy, REFUSAL_HTTP[reason], field)
+        return AccountRefused(reason, message, remedy, field)
 
     def _key_used(self, cap: Capability) -> AccountRefused:
         return self._conflict("key_already_used", "This API key is already used by another connection.",
@@ -335,7 +318,7 @@ class AccountService:
                 what = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in active.items())
                 raise AccountRefused("active_consumers", f"This account is still in use: {what}.",
                                      "Stop the bots and close or cancel the active deals, SmartTrades and orders "
-                                     "first, then delete the connection.", 409, details={"active": active})
+                                     "first, then delete the connection.", details={"active": active})
             cred, name = account.credential_id, account.name
             accounts.delete(owner_id, account_id)
             Events(db).add(owner_id, None, "info", "deleted", f"{cap.name} connection '{name}' deleted",

@@ -12,10 +12,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ..errors import InputError
+from ..errors import AccountRefused, InputError
 from ..storage.repositories import Users
 from ..storage.tables import ApiToken
-from .service import AccountRefused
 
 MAX_EXPIRY_DAYS = 3650
 
@@ -40,8 +39,7 @@ def _scope(caller_id: int, is_admin: bool, user_id: int | None) -> int | None:
         return user_id
     if user_id is not None and user_id != caller_id:
         raise AccountRefused("forbidden", "Only an administrator can manage another user's tokens.",
-                             "Use an administrator's token, or leave user_id out to manage your own.", 403,
-                             "user_id")
+                             "Use an administrator's token, or leave user_id out to manage your own.", "user_id")
     return caller_id
 
 

@@ -1,8 +1,9 @@
 """The REST API (``cexlink serve``): exchange accounts, exchanges, egress IPs, events. OpenAPI at /openapi.json.
 
 Every route but the public ones needs ``Authorization: Bearer <token>``; everything a user reads or changes is
-scoped to that user. One place maps our errors to HTTP: bad input → 422 naming the field, refusals → 400/409
-(or 503 when the exchange is the problem), not found (or someone else's) → 404.
+scoped to that user. Every answer has a model in ``schemas.py``; every error is ``failures.ErrorBody``, and
+``failures.py`` is the one place that maps our errors to HTTP statuses: bad input → 422 naming the field,
+refusals → 400/403/409 (or 503 when the exchange is the problem), not found (or someone else's) → 404.
 """
 
 from __future__ import annotations
@@ -15,25 +16,40 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..accounts import tokens
-from ..accounts.service import AccountRefused, AccountService
-from ..errors import InputError, SignerUnavailable
+from ..accounts.service import AccountService
+from ..errors import AccountRefused
 from ..exchanges.capabilities import CAPABILITIES
-from ..storage.errors import NotFound
 from ..storage.repositories import Events, Users
+from . import failures
 from .anchors import ANCHOR_INTERVAL_S, AnchorFetcher
+from .failures import Unauthorized, documented
 from .limits import MAX_BODY_BYTES, BodyLimit
-from .schemas import Connect, NewToken, UpdateKey
+from .schemas import (
+    Account,
+    Connect,
+    CreatedToken,
+    Deleted,
+    EgressIps,
+    Event,
+    ExchangeOut,
+    ExchangesStatus,
+    NewToken,
+    Refreshed,
+    Token,
+    UpdateKey,
+)
 
 bearer = HTTPBearer(auto_error=False)
 
-
-class _Unauthorized(Exception):
-    pass
+# The error statuses each kind of route can answer (documented in OpenAPI with failures.ErrorBody).
+# Every route: 413 (body limit, before anything else), 500. Authenticated ones: 401, and 422 for their inputs.
+PUBLIC = documented(413, 500)
+AUTHED = documented(401, 413, 422, 500)
+BY_ID = documented(401, 404, 413, 422, 500)
+SIGNS = documented(400, 401, 404, 409, 413, 422, 500, 503)  # reaches the Sign Center and the exchange
 
 
 @dataclass
@@ -46,12 +62,12 @@ class Caller:
 def caller(request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
     """The user behind the bearer token (module level: FastAPI resolves annotations in module globals)."""
     if creds is None:
-        raise _Unauthorized()
+        raise Unauthorized()
     service: AccountService = request.app.state.service
     with service.sessions() as db, db.begin():
         user = Users(db).user_for_token(creds.credentials)
         if user is None:
-            raise _Unauthorized()
+            raise Unauthorized()
         return Caller(user.id, user.name, user.is_admin)
 
 
@@ -84,109 +100,83 @@ def create_app(service: AccountService, on_shutdown: Any = None, anchor_interval
     app.state.service = service
     app.state.anchors = anchors
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)  # outermost of ours: before auth and parsing
-
-    @app.exception_handler(_Unauthorized)
-    async def unauthorized(request: Request, exc: _Unauthorized) -> JSONResponse:
-        return JSONResponse({"detail": "a valid API token is required (Authorization: Bearer …)"}, 401,
-                            headers={"WWW-Authenticate": "Bearer"})
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # FastAPI's default answer echoes the submitted value ("input"): that could be a secret. Field and
-        # reason only.
-        detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-                  for e in exc.errors()]
-        return JSONResponse({"detail": detail}, 422)
-
-    @app.exception_handler(InputError)
-    async def bad_input(request: Request, exc: InputError) -> JSONResponse:
-        return JSONResponse({"detail": [{"loc": ["body", exc.field], "msg": exc.message, "type": "value_error"}]},
-                            422)
-
-    @app.exception_handler(AccountRefused)
-    async def refused(request: Request, exc: AccountRefused) -> JSONResponse:
-        return JSONResponse(exc.as_json(), exc.http)
-
-    @app.exception_handler(NotFound)
-    async def not_found(request: Request, exc: NotFound) -> JSONResponse:
-        return JSONResponse({"detail": f"no such {exc.what}"}, 404)
-
-    @app.exception_handler(SignerUnavailable)
-    async def signer_down(request: Request, exc: SignerUnavailable) -> JSONResponse:
-        return JSONResponse({"detail": "the Sign Center is unavailable; try again shortly"}, 503)
+    failures.install(app)
 
     # ---- public ----
 
-    @app.get("/api/v1/exchanges")
+    @app.get("/api/v1/exchanges", response_model=list[ExchangeOut], responses=PUBLIC)
     def exchanges() -> list[dict[str, Any]]:
         return [c.as_json() for c in CAPABILITIES]
 
-    @app.get("/api/v1/exchanges/status")
+    @app.get("/api/v1/exchanges/status", response_model=ExchangesStatus, responses=PUBLIC)
     def exchanges_status() -> dict[str, Any]:
         return {"incidents": service.incidents.active()}
 
-    @app.get("/api/v1/egress-ips")
+    @app.get("/api/v1/egress-ips", response_model=EgressIps, responses=PUBLIC)
     def egress_ips() -> dict[str, Any]:
         return {"egress_ips": service.settings.egress_ips,
                 "message": "Whitelist all of these IP addresses on your exchange API key."}
 
     # ---- accounts ----
 
-    @app.get("/api/v1/accounts")
+    @app.get("/api/v1/accounts", response_model=list[Account], responses=AUTHED)
     def list_accounts(me: Auth) -> list[dict[str, Any]]:
         return service.list(me.id)
 
-    @app.post("/api/v1/accounts", status_code=201)
+    @app.post("/api/v1/accounts", status_code=201, response_model=Account, responses=SIGNS)
     async def connect(body: Connect, me: Auth) -> dict[str, Any]:
         return await service.connect(me.id, body.exchange, body.name, body.api_key, body.secret, body.passphrase)
 
-    @app.get("/api/v1/accounts/{account_id}")
+    @app.get("/api/v1/accounts/{account_id}", response_model=Account, responses=BY_ID)
     def show(account_id: Id, me: Auth) -> dict[str, Any]:
         return service.show(me.id, account_id)
 
-    @app.put("/api/v1/accounts/{account_id}/api-key")
+    @app.put("/api/v1/accounts/{account_id}/api-key", response_model=Account, responses=SIGNS)
     async def update_key(account_id: Id, body: UpdateKey, me: Auth) -> dict[str, Any]:
         return await service.update_key(me.id, account_id, body.api_key, body.secret, body.passphrase)
 
-    @app.post("/api/v1/accounts/{account_id}/refresh")
+    @app.post("/api/v1/accounts/{account_id}/refresh", response_model=Account, responses=SIGNS)
     async def refresh(account_id: Id, me: Auth) -> dict[str, Any]:
         return await service.refresh(me.id, account_id)
 
-    @app.post("/api/v1/accounts/refresh")
+    @app.post("/api/v1/accounts/refresh", response_model=Refreshed, responses={**SIGNS, **documented(403)})
     async def refresh_mine(me: Auth, all: bool = False) -> dict[str, Any]:
         if all and not me.is_admin:
-            return JSONResponse({"detail": "refreshing every user's accounts needs an admin token"}, 403)  # type: ignore[return-value]
+            raise AccountRefused("forbidden", "Refreshing every user's accounts needs an administrator's token.",
+                                 "Leave ?all=true out to refresh your own accounts, or use an administrator's "
+                                 "token.", "all")
         return await service.refresh_many(None if all else me.id)
 
-    @app.delete("/api/v1/accounts/{account_id}")
+    @app.delete("/api/v1/accounts/{account_id}", response_model=Deleted, responses=SIGNS)
     async def delete(account_id: Id, me: Auth) -> dict[str, Any]:
         return await service.delete(me.id, account_id)
 
-    @app.get("/api/v1/accounts/{account_id}/events")
+    @app.get("/api/v1/accounts/{account_id}/events", response_model=list[Event], responses=BY_ID)
     def account_events(account_id: Id, me: Auth) -> list[dict[str, Any]]:
         service.show(me.id, account_id)  # 404 unless it is the caller's
         with service.sessions() as db:
             return [_event(e) for e in Events(db).list(me.id, account_id)]
 
-    @app.get("/api/v1/events")
+    @app.get("/api/v1/events", response_model=list[Event], responses=AUTHED)
     def events(me: Auth) -> list[dict[str, Any]]:
         with service.sessions() as db:
             return [_event(e) for e in Events(db).list(me.id)]
 
     # ---- API tokens: a user manages their own, an administrator anyone's ----
 
-    @app.get("/api/v1/tokens")
+    @app.get("/api/v1/tokens", response_model=list[Token], responses={**AUTHED, **documented(403)})
     def list_tokens(me: Auth, user_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None
                     ) -> list[dict[str, Any]]:
         with service.sessions() as db, db.begin():
             return tokens.list_tokens(db, me.id, me.is_admin, user_id)
 
-    @app.post("/api/v1/tokens", status_code=201)
+    @app.post("/api/v1/tokens", status_code=201, response_model=CreatedToken,
+              responses={**AUTHED, **documented(403)})
     def create_token(body: NewToken, me: Auth) -> dict[str, Any]:
         with service.sessions() as db, db.begin():
             return tokens.create_token(db, me.id, me.is_admin, body.label, body.expires_in_days, body.user_id)
 
-    @app.delete("/api/v1/tokens/{token_id}")
+    @app.delete("/api/v1/tokens/{token_id}", response_model=Token, responses=BY_ID)
     def revoke_token(token_id: Id, me: Auth) -> dict[str, Any]:
         with service.sessions() as db, db.begin():
             return tokens.revoke_token(db, me.id, me.is_admin, token_id)

@@ -36,6 +36,15 @@ def _tls(verify: Verify) -> ssl.SSLContext | bool:
     return verify if isinstance(verify, bool) else ssl.create_default_context(cafile=str(verify))
 
 
+HTTP_FAILURES = (httpx.HTTPError, ValueError)  # no answer over HTTP, or one that is not JSON
+
+
+def _http_unavailable(e: Exception) -> SignerUnavailable:
+    """The one mapping of an HTTP client's failure, for both clients: named by type only (an httpx message
+    quotes the URL; a JSON error, the body)."""
+    return SignerUnavailable(f"Sign Center over HTTP: {type(e).__name__}")
+
+
 class ForwardFailed(SignerUnavailable):
     """The Sign Center signed a forwarded request but could not reach the exchange with it."""
 
@@ -206,10 +215,10 @@ class SignerClient(_Ops):
     def _call(self, op: str, args: dict[str, Any]) -> Any:
         if self._http is not None:
             try:
-                r = self._http.post(f"/v1/{op}", content=json.dumps(args))
-                return _result(r.json())
-            except (httpx.HTTPError, ValueError) as e:
-                raise SignerUnavailable(f"Sign Center over HTTP: {type(e).__name__}") from None
+                reply = self._http.post(f"/v1/{op}", content=json.dumps(args)).json()
+            except HTTP_FAILURES as e:
+                raise _http_unavailable(e) from None
+            return _result(reply)
         with self._lock:
             for attempt in (1, 2):  # one reconnect: the signer may have restarted since the last call
                 channel = self._channel or self._connect()
@@ -305,10 +314,9 @@ class AsyncHttpSignerClient(_Ops):
 
     async def _call(self, op: str, args: dict[str, Any]) -> Any:  # type: ignore[override]
         try:
-            r = await self._http.post(f"/v1/{op}", content=json.dumps(args))
-            reply = r.json()
-        except (httpx.HTTPError, ValueError) as e:
-            raise SignerUnavailable(f"Sign Center over HTTP: {type(e).__name__}") from None
+            reply = (await self._http.post(f"/v1/{op}", content=json.dumps(args))).json()
+        except HTTP_FAILURES as e:
+            raise _http_unavailable(e) from None
         return _result(reply)
 
     async def close(self) -> None:

@@ -284,6 +284,10 @@ class UnixServer:
             self._wake()
 
 
+# The Sign Center's wire error types (protocol.py) as HTTP statuses; anything else is the server's failure.
+WIRE_HTTP_STATUS: dict[str, int] = {"refused": 403, "input": 422}
+
+
 def http_app(service: Service, token: str) -> Starlette:
     async def op(request: Request) -> Response:
         auth = request.headers.get("authorization", "")
@@ -295,7 +299,7 @@ def http_app(service: Service, token: str) -> Starlette:
         except ValueError:
             args = None
         reply = await service.handle({"id": None, "op": request.path_params["op"], "args": args})
-        status = 200 if reply["ok"] else {"refused": 403, "input": 422}.get(reply["error"]["type"], 500)
+        status = 200 if reply["ok"] else WIRE_HTTP_STATUS.get(reply["error"]["type"], 500)
         return Response(encode(reply), status, media_type="application/json")
 
     return Starlette(routes=[Route("/v1/{op}", op, methods=["POST"])])

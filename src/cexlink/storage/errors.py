@@ -1,9 +1,7 @@
-"""Errors of the storage layer (a branch of the one tree in ``cexlink.errors``).
+"""Errors of the storage layer: the ``StorageError`` branch of the one tree, drawn in ``cexlink.errors``.
 
-    CexlinkError
-    └── StorageError        the app database refused or failed an operation
-        ├── NotFound        no such row *for this owner* (another owner's row looks exactly like a missing one)
-        └── Conflict        a uniqueness rule was broken; ``field`` names the column a person would fix
+``NotFound`` is raised for another owner's row exactly as for a missing one; ``Conflict.field`` names the column
+a person would fix.
 """
 
 from __future__ import annotations
