@@ -98,9 +98,8 @@ def test_sigkill_during_an_intake_burst_keeps_every_acknowledged_credential(sand
     for t in threads:
         t.join(timeout=30)
     assert len(acknowledged) >= 50
-    # The audit log as the kill left it (with the NULs of its reserve): every acknowledged intake is in it.
+    # The audit log as the kill left it: every acknowledged intake is in it.
     log = proc.data_dir / "audit-0.log"
-    assert log.read_bytes().endswith(b"\0")
     assert set(acknowledged) <= {r["credential_id"] for r in audit_records(log) if r.get("action") == "intake"}
     proc = start_signer(tmp_path, sandbox.url, name="burst", data_dir=proc.data_dir)
     c = SignerClient(socket_path=proc.socket)
