@@ -21,12 +21,12 @@ import ccxt
 from ..ccxt import remote
 from ..errors import CexlinkError, SignerError
 from ..net import aiohttp_session
-from ..sandbox.clients import point_ccxt
 from . import capabilities
 from .classify import Classified, classify
+from .endpoints import point_ccxt
 from .signing import returns_signature
 
-SANDBOXED = ("binance", "okx", "bybit")
+__all__ = ["PROBES", "ExchangePool", "KeyFacts", "ProbeFailed", "probe"]
 
 
 @dataclass

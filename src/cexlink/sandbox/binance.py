@@ -128,17 +128,12 @@ def signed_payload(raw_query: str, body: bytes) -> tuple[str, str | None]:
 
 
 class Binance(Dialect):
-    """Binance spot. ``ccxt_options`` turns off what a stock ccxt ``load_markets()`` does besides
-    ``GET /api/v3/exchangeInfo``: ``fetchMarkets.types=['spot']`` skips ``/fapi`` and ``/dapi`` exchangeInfo,
-    ``fetchCurrencies=False`` skips the signed ``/sapi/v1/capital/config/getall``, and ``fetchMargins=False``
-    skips ``/sapi/v1/margin/allPairs`` and ``/sapi/v1/margin/isolated/allPairs`` (reference §3.6, observed)."""
+    """Binance spot: ``GET /api/v3/exchangeInfo`` is the only market call a stock ccxt pointed here makes
+    (exchanges/endpoints.py switches off the others)."""
 
     name = "binance"
     prefixes: ClassVar[tuple[str, ...]] = ("/api/v3", "/sapi/v1", "/sapi/v2")
     errors: ClassVar[dict[Reason, ErrorSpec]] = ERRORS
-    ccxt_options: ClassVar[dict[str, Any]] = {
-        "fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False,
-    }
     # A restricted location is refused everything (HTTP 451), but a suspended account may still read:
     # /api/v3/account answers with canTrade=false and only orders are refused (errors.md -2010).
     refuses_reads: ClassVar[frozenset[str]] = frozenset({"region_restricted"})
@@ -148,11 +143,6 @@ class Binance(Dialect):
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
         self.order_times: dict[str, deque[int]] = {}  # uid -> order attempts in the last day (ms)
-
-    @staticmethod
-    def ccxt_urls(urls_api: Any, base_url: str) -> Any:
-        return {k: (v.replace("https://api.binance.com", base_url) if isinstance(v, str) else v)
-                for k, v in urls_api.items()}
 
     def endpoints(self) -> list[Endpoint]:
         return [

@@ -119,19 +119,8 @@ class Bybit(Dialect):
     name = "bybit"
     prefixes: ClassVar[tuple[str, ...]] = ("/v5",)
     errors: ClassVar[dict[Reason, ErrorSpec]] = ERRORS
-    # Spot markets only (linear/inverse/option are served empty, this just saves the calls); the whole
-    # fetchMarkets dict is given because point_ccxt replaces options wholesale.
-    ccxt_options: ClassVar[dict[str, Any]] = {
-        "fetchMarkets": {"usePrivateInstrumentsInfo": False, "types": ["spot"], "options": [],
-                         "loadAllOptions": False, "loadExpiredOptions": False},
-        "defaultType": "spot",
-    }
+    # Spot markets only: linear/inverse/option are served empty (ccxt is kept from asking: exchanges/endpoints.py).
     retry_after_header: ClassVar[bool] = False  # Bybit says when to retry in X-Bapi-Limit-Reset-Timestamp
-
-    @staticmethod
-    def ccxt_urls(urls_api: Any, base_url: str) -> Any:
-        return {k: v.replace("https://api.{hostname}", base_url) if isinstance(v, str) else v
-                for k, v in urls_api.items()}
 
     def endpoints(self) -> list[Endpoint]:
         return [

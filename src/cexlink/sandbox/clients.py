@@ -11,21 +11,12 @@ from typing import Any
 import ccxt
 import ccxt.async_support as ccxt_async
 
+from ..exchanges.endpoints import point_ccxt
 from ..net import SourceAddressAdapter, bind_session
-from .app import DIALECTS
 
+# point_ccxt lives with the exchange data (the API process and the Sign Center use it without the sandbox);
+# re-exported here, beside ccxt_client, for users of the sandbox.
 __all__ = ["SourceAddressAdapter", "bind_session", "ccxt_client", "point_ccxt"]
-
-_BY_NAME = {d.name: d for d in DIALECTS}
-
-
-def point_ccxt(exchange: Any, base_url: str) -> Any:
-    """Rewrite a ccxt instance's API URLs to the sandbox and set the options that keep it to spot."""
-    dialect = _BY_NAME[exchange.id]
-    exchange.urls["api"] = dialect.ccxt_urls(exchange.urls["api"], base_url.rstrip("/"))
-    for name, value in dialect.ccxt_options.items():
-        exchange.options[name] = value
-    return exchange
 
 
 def ccxt_client(exchange_id: str, base_url: str, key: dict[str, Any] | None = None, source_ip: str | None = None,

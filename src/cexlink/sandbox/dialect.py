@@ -185,8 +185,6 @@ class Dialect:
     name: ClassVar[str]
     prefixes: ClassVar[tuple[str, ...]]
     errors: ClassVar[dict[Reason, ErrorSpec]]
-    # ccxt options that keep load_markets() to the calls the sandbox serves (see each dialect).
-    ccxt_options: ClassVar[dict[str, Any]] = {}
     # Whether refusals that know when to come back (429, bans) carry a Retry-After header.
     retry_after_header: ClassVar[bool] = True
     # Account flags that refuse reading too (checked first); the others refuse trading only. OKX and Bybit
@@ -194,11 +192,6 @@ class Dialect:
     refuses_reads: ClassVar[frozenset[str]] = frozenset({"suspended"})
     # (HTTP method, code) -> the code the same refusal has on that method (Binance: -2010 on a cancel is -2011).
     method_codes: ClassVar[dict[tuple[str, int | str], int | str]] = {}
-
-    @staticmethod
-    def ccxt_urls(urls_api: Any, base_url: str) -> Any:
-        """ccxt's ``urls['api']`` for this exchange rewritten to point at ``base_url``."""
-        raise NotImplementedError
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx

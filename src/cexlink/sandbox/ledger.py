@@ -15,13 +15,14 @@ from collections.abc import Callable
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
+from ..exchanges.capabilities import SANDBOXED
 from .markets import BY_SYMBOL, MarketSpec
 from .pricing import PriceWalk
 from .records import ZERO, AcceptedCall, Account, ApiKey, Balance, Order, Trade
 from .rejects import Reason, Reject
 
 FEE_RATE = Decimal("0.001")
-EXCHANGES = ("binance", "okx", "bybit")
+EXCHANGES = SANDBOXED  # the capability table says which exchanges the sandbox speaks
 _ALNUM = string.ascii_letters + string.digits
 
 

@@ -145,13 +145,7 @@ class Okx(Dialect):
     name = "okx"
     prefixes: ClassVar[tuple[str, ...]] = ("/api/v5",)
     errors: ClassVar[dict[Reason, ErrorSpec]] = ERRORS
-    # Spot only: the sandbox lists no futures, swaps or options (it answers those instTypes with []).
-    ccxt_options: ClassVar[dict[str, Any]] = {"fetchMarkets": {"types": ["spot"]}}
     retry_after_header: ClassVar[bool] = False
-
-    @staticmethod
-    def ccxt_urls(urls_api: Any, base_url: str) -> Any:
-        return {**urls_api, "rest": base_url}
 
     def endpoints(self) -> list[Endpoint]:
         p = "/api/v5"

@@ -343,7 +343,7 @@ class SignCenter:
             proto = getattr(ccxt, exchange)()
             base_url = self.config.exchange_urls.get(exchange)
             if base_url:  # the Sign Center pins where its signatures may be sent; callers cannot choose
-                from ..sandbox.clients import point_ccxt
+                from ..exchanges.endpoints import point_ccxt
 
                 point_ccxt(proto, base_url)
             clock = self.clock

@@ -1,4 +1,5 @@
-"""JSON lines, as the Sign Center's socket carries them, for the servers and the clients alike."""
+"""JSON lines, as the Sign Center's socket carries them, for the servers and the clients alike; and the name
+of a ccxt api both sides key requests on."""
 
 from __future__ import annotations
 
@@ -6,6 +7,17 @@ import json
 from typing import Any
 
 import orjson
+
+__all__ = ["api_path", "dumps", "line", "parse"]
+
+
+def api_path(api: Any) -> str:
+    """The whole api, as the policy knows it: ``['private', 'spot']`` is ``private/spot``. (Many exchanges
+    have the same path under several sub-APIs, spot and margin, say: the first element alone would not
+    tell them apart.) Here, not in the policy, because callers name their requests with it too."""
+    if isinstance(api, (list, tuple)):
+        return "/".join(map(str, api))
+    return str(api)
 
 
 def dumps(message: Any, sort_keys: bool = False, newline: bool = False) -> bytes:
