@@ -1,25 +1,50 @@
-"""The ``cexlink`` command. Subcommands live beside what they drive (sandbox/cli.py, …)."""
+"""The ``cexlink`` command. Subcommands live beside what they drive (sandbox/cli.py, …).
+
+Each group is imported only when it is run (or listed by ``--help``): ``cexlink serve`` must not load the
+sandbox exchange, nor the API process the Sign Center's internals.
+"""
 
 from __future__ import annotations
 
-import typer
+import importlib
+from typing import Any
 
-from .accounts.cli import app as accounts_app
-from .accounts.cli import users_app
-from .api.cli import app as audit_app
-from .sandbox.cli import app as sandbox_app
-from .signer.cli import app as signer_app
+import typer
+from typer.core import TyperGroup
+
 from .up import up
+
+__all__ = ["SUBCOMMANDS", "app", "serve"]
+
+# subcommand -> the module and Typer app that implement it
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "sandbox": ("cexlink.sandbox.cli", "app"),
+    "signer": ("cexlink.signer.cli", "app"),
+    "accounts": ("cexlink.accounts.cli", "app"),
+    "users": ("cexlink.accounts.cli", "users_app"),
+    "audit": ("cexlink.api.cli", "app"),
+}
+
+
+class _LazyGroup(TyperGroup):
+    """The top-level group: the commands defined here, plus SUBCOMMANDS built on first use."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *SUBCOMMANDS]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in SUBCOMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module, attr = SUBCOMMANDS[cmd_name]
+        command = typer.main.get_group(getattr(importlib.import_module(module), attr))
+        command.name = cmd_name
+        return command
+
 
 # Never the values of local variables in a crash's traceback: one of them may be a secret on its way to the Sign
 # Center. (Typer's default today; pinned, so an upgrade cannot turn it on.)
 app = typer.Typer(help="cexlink: exchange accounts with secrets kept in an isolated Sign Center.",
-                  no_args_is_help=True, pretty_exceptions_show_locals=False)
-app.add_typer(sandbox_app, name="sandbox")
-app.add_typer(signer_app, name="signer")
-app.add_typer(accounts_app, name="accounts")
-app.add_typer(users_app, name="users")
-app.add_typer(audit_app, name="audit")
+                  no_args_is_help=True, pretty_exceptions_show_locals=False, cls=_LazyGroup)
 
 
 @app.command()
@@ -29,6 +54,8 @@ def serve(host: str = "127.0.0.1", port: int = 8700) -> None:
     from .config import Settings
 
     run(Settings.from_env(), host, port)
+
+
 app.command()(up)
 
 if __name__ == "__main__":

@@ -18,8 +18,12 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from .exchanges.capabilities import SANDBOXED
+
+__all__ = ["DEMO_BALANCES", "up"]
+
 DEMO_BALANCES = {"USDT": "10000", "BTC": "0.5", "ETH": "5"}
-EXCHANGES = ("binance", "okx", "bybit")
+EXCHANGES = SANDBOXED  # every exchange the sandbox speaks gets a demo key and a connection
 
 
 def _demo_keys(sandbox_url: str, ledger: Any, demo_file: Path) -> dict[str, dict[str, Any]]:
@@ -69,15 +73,14 @@ def _start_api(data_dir: Path, sandbox_url: str, sock: Path, port: int) -> Any:
 
 def _demo_user(data_dir: Path) -> str:
     from .config import Settings
-    from .storage.db import make_engine, make_session_factory, migrate
     from .storage.repositories import Users
+    from .wiring import open_database
 
     token_file = data_dir / "demo-token"
     if token_file.exists():
         return token_file.read_text().strip()
-    engine = make_engine(Settings(database_url=f"sqlite:///{data_dir / 'cexlink.db'}").database_url)
-    migrate(engine)
-    with make_session_factory(engine)() as db, db.begin():
+    engine, sessions = open_database(Settings(database_url=f"sqlite:///{data_dir / 'cexlink.db'}"))
+    with sessions() as db, db.begin():
         users = Users(db)
         user = users.by_name("demo") or users.create("demo")
         token = users.issue_token(user.id, "make up")

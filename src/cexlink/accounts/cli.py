@@ -19,6 +19,9 @@ import typer
 from ..config import Settings
 from ..errors import CexlinkError, InputError
 
+__all__ = ["app", "connect", "create_user", "delete", "list_", "refresh", "show", "tokens_app", "tokens_create",
+           "tokens_list", "tokens_revoke", "update_key", "users_app"]
+
 app = typer.Typer(help="Exchange accounts (connections): connect, update-key, refresh, list, show, delete.",
                   no_args_is_help=True)
 users_app = typer.Typer(help="Platform users and their API tokens.", no_args_is_help=True)
@@ -38,9 +41,9 @@ def _fail(code: int, body: dict[str, Any]) -> None:
 def _run(token: str, action: Callable[[Any, int], Awaitable[Any] | Any]) -> None:
     """Build the service from settings, resolve the token to a user, run one action, map errors to exits."""
     from ..accounts.service import AccountRefused
-    from ..api.server import build_service
     from ..storage.errors import NotFound
     from ..storage.repositories import Users
+    from ..wiring import build_service, close_service
 
     async def main() -> Any:
         service = build_service(Settings.from_env())
@@ -52,8 +55,7 @@ def _run(token: str, action: Callable[[Any, int], Awaitable[Any] | Any]) -> None
             result = action(service, user.id)  # type: ignore[union-attr]
             return await result if asyncio.iscoroutine(result) else result
         finally:
-            await service.pool.close()
-            await service.signer.close()
+            await close_service(service)
 
     try:
         _out(asyncio.run(main()))
@@ -135,12 +137,11 @@ def delete(token: Token, account_id: int) -> None:
 @users_app.command("create")
 def create_user(name: str, admin: Annotated[bool, typer.Option(help="An administrator.")] = False) -> None:
     """Create a user and print its first API token (shown once)."""
-    from ..storage.db import make_engine, make_session_factory, migrate
     from ..storage.repositories import Users
+    from ..wiring import open_database
 
-    engine = make_engine(Settings.from_env().database_url)
-    migrate(engine)
-    with make_session_factory(engine)() as db, db.begin():
+    _engine, sessions = open_database(Settings.from_env())
+    with sessions() as db, db.begin():
         users = Users(db)
         if users.by_name(name) is not None:
             _fail(2, {"detail": [{"loc": ["name"], "msg": "a user with this name exists"}]})
