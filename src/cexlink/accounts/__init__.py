@@ -1,1 +1,5 @@
 """Exchange accounts (connections): connect, update key, refresh, delete — the service over storage + signer."""
+
+from .service import AccountService
+
+__all__ = ["AccountService"]

@@ -27,6 +27,8 @@ from ..domain.statuses import Status, is_transient, render
 from ..errors import SignerError, SignerRefused
 from .error_table import ALIASES, TABLE, Row
 
+__all__ = ["Classified", "classify", "response_of", "track"]
+
 _RECORD = "_cexlink_response"  # (HTTP status, body) of the instance's last answer, set by track()
 _MAX_MESSAGE = 300
 _SUCCESS_CODES = frozenset({"0", "200000"})  # OKX/Bybit/Binance-451 "0", KuCoin "200000": no error code

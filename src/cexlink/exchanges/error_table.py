@@ -23,6 +23,8 @@ from typing import Any
 
 from ..domain.statuses import Status
 
+__all__ = ["ALIASES", "ANY", "BN", "BY", "KC", "KR", "OX", "SIGNER", "TABLE", "Row"]  # the row builders too
+
 S = Status
 
 

@@ -37,6 +37,8 @@ from .dialect import (
 from .markets import MARKETS, MarketSpec
 from .rejects import Reason, Reject
 
+__all__ = ["ERRORS", "Binance", "signed_payload"]
+
 DAY_MS = 86_400_000
 TRADING_WITHOUT_IP_MS = 30 * DAY_MS  # a key with no IP whitelist loses spot trading 30 days after creation
 KEY_RE = re.compile(r"^[A-Za-z0-9]{64}$")

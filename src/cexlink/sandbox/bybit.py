@@ -46,6 +46,8 @@ from .markets import BY_SYMBOL, MARKETS, MarketSpec
 from .records import Order
 from .rejects import Reason, Reject
 
+__all__ = ["ERRORS", "Bybit", "limit_headers", "sign"]
+
 AUTH_FAILED = ErrorSpec(401, 10007, "User authentication failed.")
 BAD_KEY = ErrorSpec(401, 10003, "API key is invalid.")
 BAD_TS = ErrorSpec(200, 10002, "invalid request, please check your server timestamp or recv_window param. "

@@ -26,6 +26,10 @@ from .ratelimit import RateLimiter
 from .records import Account, ApiKey
 from .rejects import Reason, Reject
 
+__all__ = ["ACCOUNT_REFUSALS", "PUBLIC", "READ", "TRADE", "Call", "Context", "Dialect", "Endpoint", "ErrorSpec",
+           "decimal_param", "json_response", "limit_param", "market_param", "optional", "order_id_param", "plain",
+           "required", "required_headers"]
+
 PUBLIC, READ, TRADE = "public", "read", "trade"
 # Account flags that refuse an authenticated request, in the order they are checked.
 ACCOUNT_REFUSALS: tuple[tuple[str, Reason], ...] = (

@@ -21,6 +21,8 @@ from .pricing import PriceWalk
 from .records import ZERO, AcceptedCall, Account, ApiKey, Balance, Order, Trade
 from .rejects import Reason, Reject
 
+__all__ = ["EXCHANGES", "FEE_RATE", "KEY_MAKERS", "UID_START", "Ledger"]
+
 FEE_RATE = Decimal("0.001")
 EXCHANGES = SANDBOXED  # the capability table says which exchanges the sandbox speaks
 _ALNUM = string.ascii_letters + string.digits

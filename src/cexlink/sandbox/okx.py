@@ -49,6 +49,8 @@ from .okx_params import EITHER, ORD_TYPES, NewOrder, spec_of
 from .records import ApiKey, Order
 from .rejects import Reason, Reject
 
+__all__ = ["ERRORS", "Okx", "parse_ts", "prehash", "sign"]
+
 WINDOW_MS = 30_000
 IDLE_EXPIRY_MS = 14 * 86_400_000
 IDLE_EXPIRING_PERMS = frozenset({"trade", "withdraw"})

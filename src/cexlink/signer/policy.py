@@ -25,6 +25,9 @@ from . import families
 from .buckets import Buckets
 from .wire import api_path  # re-exported: the engine and the families table name requests with it
 
+__all__ = ["MAX_CLOCK_OFFSET_MS", "READ_TRADE", "SUPPORTED", "Endpoint", "Policy", "Reason", "Refused", "allowlists",
+           "api_path", "forbidden"]
+
 
 class Reason(StrEnum):
     CREDENTIAL_UNKNOWN = "credential_unknown"

@@ -4,3 +4,8 @@ Entry points: ``db.make_engine`` / ``db.make_session_factory`` / ``db.session_sc
 ``repositories.Repos`` (or ``Users``, ``Accounts``, ``Events``, ``Bots``, ``Deals``, ``SmartTrades``, ``Orders``),
 ``errors.NotFound`` / ``errors.Conflict``. No secret is ever stored here.
 """
+
+from .db import make_engine, make_session_factory, migrate, session_scope
+from .repositories import Repos
+
+__all__ = ["Repos", "make_engine", "make_session_factory", "migrate", "session_scope"]

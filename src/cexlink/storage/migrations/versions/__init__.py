@@ -1,0 +1,3 @@
+"""One Alembic revision per file, in order."""
+
+__all__: list[str] = []
