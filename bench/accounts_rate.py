@@ -3,7 +3,7 @@ the same run.
 
 1. ``POST /api/v1/accounts`` (Binance keys whitelisting 127.0.0.1, settings ``egress_ips=["127.0.0.1"]``), one
    request at a time from a sync ``httpx.Client`` over real HTTP to the API server (uvicorn in a thread of this
-   process, built like ``cexlink serve``: ``build_service`` + ``create_app``), with the sandbox exchange and the
+   process, built like ``cexlink serve``: ``wiring.build_service`` + ``create_app``), with the sandbox exchange and the
    Sign Center (data dir on disk, so its fsync'd intake counts) each in its own process. Reported: raw p50/p99,
    and p50/p99 with the exchange's own time subtracted (target p50 < 20 ms).
 
@@ -56,18 +56,19 @@ import httpx
 
 from cexlink.accounts.service import AccountService
 from cexlink.api.app import create_app
-from cexlink.api.server import build_service
 from cexlink.config import Settings
+from cexlink.exchanges.capabilities import SANDBOXED
 from cexlink.exchanges.probes import ExchangePool
 from cexlink.sandbox.clients import ccxt_client
 from cexlink.serving import ServerThread
 from cexlink.signer.client import AsyncSignerClient
 from cexlink.storage.db import make_engine, make_session_factory, migrate
 from cexlink.storage.repositories import Accounts, Users
+from cexlink.wiring import build_service
 
 from .common import cpu_seconds, percentile, report, sandbox_process, signer_process
 
-EXCHANGES = ("binance", "okx", "bybit")
+EXCHANGES = SANDBOXED
 CONNECTS = 300
 ACCOUNTS = int(os.environ.get("ACCOUNTS", "10000"))
 USERS = 100

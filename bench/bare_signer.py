@@ -19,7 +19,7 @@ from typing import Any
 import ccxt
 import httpx
 
-from cexlink.sandbox.clients import point_ccxt
+from cexlink.exchanges.endpoints import point_ccxt
 from cexlink.signer.wire import line as encode
 from cexlink.signer.wire import parse
 

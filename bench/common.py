@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from cexlink.exchanges.capabilities import SANDBOXED
+
 
 @contextmanager
 def _child(args: list[str], stdin: str | None = None, stop_timeout: float = 10.0,
@@ -38,7 +40,7 @@ def sandbox_process() -> Iterator[str]:
     """``cexlink sandbox serve`` in a child process; yields its URL."""
     with _child([sys.executable, "-m", "cexlink.cli", "sandbox", "serve", "--port", "0"]) as (_, line):
         url = line.rsplit(" ", 1)[1].strip()
-        for exchange in ("binance", "okx", "bybit"):  # the benchmark measures serving, not rate limiting
+        for exchange in SANDBOXED:  # the benchmark measures serving, not rate limiting
             httpx.post(url + "/sandbox/v1/limits", json={"exchange": exchange, "enabled": False})
         httpx.post(url + "/sandbox/v1/walk", json={"volatility": "0"})
         yield url

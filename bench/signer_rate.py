@@ -60,7 +60,9 @@ import ccxt
 import httpx
 
 from cexlink.ccxt import remote
-from cexlink.sandbox.clients import ccxt_client, point_ccxt
+from cexlink.exchanges.capabilities import CAPABILITIES, SANDBOXED
+from cexlink.exchanges.endpoints import point_ccxt
+from cexlink.sandbox.clients import ccxt_client
 from cexlink.signer.client import AsyncSignerClient, SignerClient
 
 from . import compare
@@ -70,7 +72,8 @@ REQUEST = ("kucoin", ["private"], "GET", "accounts", {})
 # A KuCoin credential of the right shape (nothing is sent with it: part 1 only signs).
 KUCOIN = {"api_key": "64f1a2b3c4d5e6f708192a3b", "secret": "1e2d3c4b-5a69-4788-9a0b-1c2d3e4f5a6b",
           "passphrase": "kc-pass-123"}
-FORWARDED = ("binance", "bybit")
+# Sandboxed exchanges the Sign Center forwards, whose keys are stored with key and secret alone (no passphrase).
+FORWARDED = tuple(c.id for c in CAPABILITIES if c.sandbox and c.forwarded and not c.passphrase)
 DURATION = 3.0  # seconds per signing measurement
 WORKERS = 8
 WARM_UP = 200  # signatures per client process before the timed ones
@@ -245,7 +248,7 @@ def _fill(store: Any, rows: int, now_ms: int) -> None:
             batch = []
             for j in range(n):
                 i, fp, o = start + j, hexes[j * 40:(j + 1) * 40], n * 20 + j * 242
-                batch.append((f"cred_{i:024x}", OWNER, ("binance", "okx", "bybit")[i % 3], "kf_" + fp,
+                batch.append((f"cred_{i:024x}", OWNER, SANDBOXED[i % len(SANDBOXED)], "kf_" + fp,
                               f"{fp[:4]}…{fp[-4:]}", now_ms - year_ms + i * (year_ms // rows), None, "active", None,
                               1, 1, blob[o:o + 60], blob[o + 60:o + 72], blob[o + 72:o + 242]))
             conn.exec_driver_sql(statement, batch)
