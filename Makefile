@@ -1,11 +1,13 @@
 # Two entry points for a fresh machine: `make up` (run the system) and `make test` (run every test).
 # Each does its own set-up: a virtual env with the pinned packages, and later the Debian packages tests need.
+# `make test-fast` is the inner loop: the sandbox, unit and exchange-table tests, no system packages (~15 s).
+# `make lint` is the gate CI runs before the tests.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: up test lint bench clean
+.PHONY: up test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +22,11 @@ test: $(STAMP)
 	bash scripts/system-deps.sh
 	$(BIN)/python -m pytest
 
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit tests/sandbox tests/exchanges
+
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench scripts
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -19,7 +19,7 @@ from cexlink.domain.statuses import Status
 from cexlink.errors import CexlinkError, SignerRefused
 from cexlink.exchanges.classify import classify
 from cexlink.signer.client import SignerClient
-from signer_support import SignerProcess, client, signer, store  # noqa: F401  (fixtures)
+from tests.support.signer import store
 
 _NODE = re.compile(r"^(?P<indent>[ │├└─]*?)(?:[├└]── )?(?P<name>_?[A-Z]\w*)\s*(?:\[(?P<module>[\w.]+)\])?")
 

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from platform_support import EGRESS, SIGNER_EGRESS
 
-from signer_support import start_signer
+from tests.support.platform import EGRESS, SIGNER_EGRESS
+from tests.support.sandbox import SANDBOXED
+from tests.support.signer import start_signer
 
 
 def cli(env: dict[str, str], *args: str, stdin: str | None = None) -> tuple[int, Any, str]:
@@ -32,7 +33,7 @@ def env(sandbox, tmp_path_factory: pytest.TempPathFactory):
     signer = start_signer(tmp, sandbox.url, name="cli-signer", extra=SIGNER_EGRESS)
     environment = {"CEXLINK_DATABASE_URL": f"sqlite:///{tmp / 'app.db'}", "CEXLINK_SIGNER_SOCKET": str(signer.socket),
                    "CEXLINK_EGRESS_IPS": ",".join(EGRESS), "CEXLINK_RATE_LIMIT": "false",
-                   "CEXLINK_EXCHANGE_URLS": ",".join(f"{ex}={sandbox.url}" for ex in ("binance", "okx", "bybit"))}
+                   "CEXLINK_EXCHANGE_URLS": ",".join(f"{ex}={sandbox.url}" for ex in SANDBOXED)}
     yield environment, tmp
     signer.stop()
 

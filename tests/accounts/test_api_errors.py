@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from platform_support import EGRESS, Platform, body, start_platform
 
 from cexlink.api.failures import REASON_STATUS
 from cexlink.domain.statuses import Status, is_transient
+from tests.support.platform import EGRESS, Platform, body, start_platform
 
 SECRET = "s3cret-Value-that-must-never-come-back-9f2b"
 ERROR_REF = "#/components/schemas/ErrorBody"

@@ -7,9 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
-from platform_support import EGRESS, Platform, body, database_dump, platform, postgres  # noqa: F401  (fixtures)
 
 from cexlink.signer.client import SignerClient
+from tests.support.platform import EGRESS, Platform, body, database_dump
+from tests.support.sandbox import SANDBOXED
 
 
 def connect(platform: Platform, key: dict[str, Any], exchange: str, user: str = "alice",
@@ -40,7 +41,7 @@ def refused(platform: Platform, key: dict[str, Any], exchange: str, reason: str,
     return out
 
 
-@pytest.mark.parametrize("exchange", ["binance", "okx", "bybit"])
+@pytest.mark.parametrize("exchange", SANDBOXED)
 def test_connect_a_good_key(platform: Platform, new_key, exchange: str) -> None:
     key = new_key(exchange, ips=EGRESS)
     r = connect(platform, key, exchange, name=f"{exchange} main")
@@ -100,14 +101,14 @@ def test_withdrawal_permission_is_refused(platform: Platform, new_key, exchange:
     assert out["cause"] == "withdrawals_enabled" and word in out["message"] + out["remedy"] + str(out)
 
 
-@pytest.mark.parametrize("exchange", ["binance", "okx", "bybit"])
+@pytest.mark.parametrize("exchange", SANDBOXED)
 def test_ip_whitelist_missing_one_egress_ip_says_which(platform: Platform, new_key, exchange: str) -> None:
     out = refused(platform, new_key(exchange, ips=["127.0.0.1", "10.9.9.9"]), exchange, "ip_not_whitelisted")
     assert out["missing"] == ["127.0.0.2"]
     assert "127.0.0.2" in out["message"] and "127.0.0.1, 127.0.0.2" in out["remedy"]
 
 
-@pytest.mark.parametrize("exchange", ["binance", "okx", "bybit"])
+@pytest.mark.parametrize("exchange", SANDBOXED)
 def test_key_without_ip_restriction_is_refused_by_default(platform: Platform, new_key, exchange: str) -> None:
     out = refused(platform, new_key(exchange), exchange, "ip_not_whitelisted")
     assert out["cause"] == "no_ip_restriction"

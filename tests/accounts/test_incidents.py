@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from platform_support import EGRESS, body, start_platform
 
 from cexlink.signer.client import SignerClient
+from tests.support.platform import EGRESS, body, start_platform
 
 
 def test_many_accounts_failing_alike_is_an_exchange_incident(sandbox, new_key, admin, tmp_path: Path) -> None:

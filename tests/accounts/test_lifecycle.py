@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from platform_support import EGRESS, Platform, body, platform, postgres  # noqa: F401  (fixtures)
 
 from cexlink.errors import SignerRefused
 from cexlink.signer.client import SignerClient
 from cexlink.storage.db import make_engine, make_session_factory
 from cexlink.storage.repositories import Bots, Deals, Orders, SmartTrades
+from tests.support.platform import EGRESS, Platform, body
+from tests.support.sandbox import SANDBOXED
 
 
 def connected(platform: Platform, new_key, exchange: str = "binance", user: str = "alice",
@@ -117,7 +118,7 @@ def test_transient_errors_never_mark_a_key_bad(platform: Platform, new_key, admi
 
 
 def test_refresh_all_of_mine_and_admin_all(platform: Platform, new_key) -> None:
-    mine = [connected(platform, new_key, ex, user="bob")[0] for ex in ("binance", "okx", "bybit")]
+    mine = [connected(platform, new_key, ex, user="bob")[0] for ex in SANDBOXED]
     with platform.client("bob") as bob:
         out = bob.post("/api/v1/accounts/refresh").json()
         assert out["refreshed"] == len(bob.get("/api/v1/accounts").json()) >= len(mine)

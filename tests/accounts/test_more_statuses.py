@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from platform_support import EGRESS, SIGNER_EGRESS, body, start_platform
-
 from cexlink.signer.client import SignerClient
-from signer_support import start_signer
+from tests.support.platform import EGRESS, SIGNER_EGRESS, body, start_platform
+from tests.support.signer import start_signer
 
 
 def test_revoked_rate_limited_and_unknown(sandbox, new_key, admin, tmp_path: Path) -> None:

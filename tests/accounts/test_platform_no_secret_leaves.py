@@ -9,7 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
-from platform_support import EGRESS, body, database_dump, start_platform
+
+from tests.support.platform import EGRESS, body, database_dump, start_platform
+from tests.support.sandbox import SANDBOXED
 
 
 def test_full_run_leaves_no_secret_behind(sandbox, new_key, admin, tmp_path: Path,
@@ -33,7 +35,7 @@ def test_full_run_leaves_no_secret_behind(sandbox, new_key, admin, tmp_path: Pat
         with httpx.Client(base_url=platform.url, headers={"authorization": f"Bearer {platform.tokens['alice']}"},
                           event_hooks={"response": [keep]}, timeout=30) as c:
             ids = {}
-            for exchange in ("binance", "okx", "bybit"):
+            for exchange in SANDBOXED:
                 k = key(exchange, ips=EGRESS)
                 ids[exchange] = c.post("/api/v1/accounts", json=body(k, exchange)).json()["id"]
                 c.post("/api/v1/accounts", json=body(key(exchange, permissions="read", ips=EGRESS), exchange))

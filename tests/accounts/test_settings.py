@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from platform_support import EGRESS, body, start_platform
+from tests.support.platform import EGRESS, body, start_platform
 
 
 def test_operator_choices(sandbox, new_key, tmp_path: Path) -> None:
@@ -40,7 +40,7 @@ def test_api_server_with_a_remote_sign_center_over_http(sandbox, new_key, tmp_pa
     """The Sign Center on another host: the API server reaches it over HTTP with a bearer token."""
     import socket
 
-    from platform_support import start_http_platform
+    from tests.support.platform import start_http_platform
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -20,18 +19,12 @@ from typing import Any
 import httpx
 import pytest
 
-from accounts.platform_support import (  # noqa: F401  (fixtures: platform, postgres)
-    EGRESS,
-    Platform,
-    body,
-    database_dump,
-    platform,
-    postgres,
-    start_platform,
-)
 from cexlink.signer.client import SignerClient
 from cexlink.storage.db import make_engine, make_session_factory
 from cexlink.storage.repositories import AuditAnchors, hash_token
+from tests.support.net import free_port
+from tests.support.platform import EGRESS, Platform, body, database_dump, start_platform
+from tests.support.sandbox import SANDBOXED
 
 HUGE_IDS = [str(2**63), str(2**64), str(10**30), "-1", "0", "abc", "1e3", "1.5", "%20", "0x10"]
 
@@ -180,23 +173,17 @@ def test_a_stolen_api_key_alone_reveals_nothing(api: Platform, new_key) -> None:
 
 # ---- API tokens: expiry, revocation seen at once by every API process ----
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _env(p: Platform) -> dict[str, str]:
     return {**os.environ, "CEXLINK_DATABASE_URL": p.settings.database_url,
             "CEXLINK_SIGNER_SOCKET": str(p.signer.socket), "CEXLINK_EGRESS_IPS": ",".join(EGRESS),
             "CEXLINK_RATE_LIMIT": "false",
-            "CEXLINK_EXCHANGE_URLS": ",".join(f"{ex}={p.sandbox_url}" for ex in ("binance", "okx", "bybit"))}
+            "CEXLINK_EXCHANGE_URLS": ",".join(f"{ex}={p.sandbox_url}" for ex in SANDBOXED)}
 
 
 @pytest.fixture(scope="module")
 def second_api(api: Platform) -> Iterator[str]:
     """Another API server process (``cexlink serve``) over the same database and Sign Center."""
-    port = _free_port()
+    port = free_port()
     log = (api.signer.data_dir.parent / "serve.log").open("ab")
     proc = subprocess.Popen([sys.executable, "-m", "cexlink.cli", "serve", "--port", str(port)], env=_env(api),
                             stdout=log, stderr=subprocess.STDOUT)

@@ -18,7 +18,8 @@ import pytest
 from cexlink.errors import InputError
 from cexlink.signer.client import SignerClient
 from cexlink.signer.kek import KeyFileKek
-from signer_support import SignerProcess, start_signer, store
+from tests.support.sandbox import SANDBOXED
+from tests.support.signer import SignerProcess, start_signer, store
 
 WRAPPED = 12 + 32 + 16  # a wrapped data key: nonce, AES-256 key, GCM tag (kek.py)
 REQUEST = ("binance", ["private"], "GET", "account", {})
@@ -100,7 +101,7 @@ def _launch(tmp: Path, name: str, data_dir: Path, extra: tuple[str, ...] = (), p
             umask: int = -1, sandbox_url: str | None = None) -> SignerProcess:
     """``cexlink signer serve`` as start_signer runs it, under ``prefix`` (setpriv) and the caller's ``umask``."""
     sock, log = tmp / f"{name}.sock", tmp / f"{name}.log"
-    urls = [a for ex in ("binance", "okx", "bybit") for a in ("--exchange-url", f"{ex}={sandbox_url}")] \
+    urls = [a for ex in SANDBOXED for a in ("--exchange-url", f"{ex}={sandbox_url}")] \
         if sandbox_url else []
     args = [*prefix, sys.executable, "-m", "cexlink.cli", "signer", "serve", "--socket", str(sock), "--data-dir",
             str(data_dir), *urls, *extra]

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cexlink.signer.audit import GENESIS, checkpoint_message, default_checkpoint_key_path, record_hash
 from cexlink.signer.client import SignerClient
-from signer_support import audit_records, checkpoint_public_key, start_signer, store, verify_cli
+from tests.support.signer import audit_records, checkpoint_public_key, start_signer, store, verify_cli
 
 INTERVAL_S = 0.2
 

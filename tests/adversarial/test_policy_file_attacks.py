@@ -22,7 +22,7 @@ from cexlink.signer import families
 from cexlink.signer.client import SignerClient
 from cexlink.signer.families import FAMILIES, Endpoint
 from cexlink.signer.policy import READ_TRADE, Reason, allowlists
-from signer_support import SignerProcess, start_signer
+from tests.support.signer import SignerProcess, start_signer
 
 COVERED = ("binance", "okx", "bybit", "kucoin", "kraken")
 # Keys of each exchange's shape (nothing is sent: every call here is refused before any request is built).

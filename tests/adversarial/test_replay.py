@@ -20,7 +20,8 @@ import pytest
 from cexlink.errors import InputError, SignerRefused
 from cexlink.sandbox.clients import ccxt_client
 from cexlink.signer.client import SignerClient
-from signer_support import SignerProcess, start_signer, store
+from tests.support.sandbox import SANDBOXED
+from tests.support.signer import SignerProcess, start_signer, store
 
 EVERY_RIGHT = ["read", "spot", "withdraw", "transfer"]
 EGRESS = "127.0.0.2"  # the one address the Sign Center is configured to send from besides its default route
@@ -90,7 +91,7 @@ def _replay(sandbox_url: str, exchange: str, answer: dict[str, Any]) -> list[int
     return statuses
 
 
-@pytest.mark.parametrize("exchange", ["binance", "okx", "bybit"])
+@pytest.mark.parametrize("exchange", SANDBOXED)
 def test_no_signature_of_a_path_unbound_exchange_leaves_the_sign_center(sandbox, admin, new_key,
                                                                         attacker: SignerClient,
                                                                         exchange: str) -> None:
@@ -196,7 +197,7 @@ def test_the_clock_and_the_signature_cannot_be_set_by_the_caller(new_key, attack
                                                                  field: str) -> None:
     """A timestamp a year ahead would mint a request valid long after the key is revoked; a nonce far ahead
     would burn Kraken's nonce window. Refused before anything is signed."""
-    if exchange in ("binance", "okx", "bybit"):
+    if exchange in SANDBOXED:
         key = new_key(exchange)
         cred = store(attacker, key, exchange)
         op = attacker.forward

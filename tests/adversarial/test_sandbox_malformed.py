@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from cexlink.sandbox.server import SandboxServer
+from tests.support.sandbox import SANDBOXED
 
 Signer = Callable[[str, str, bytes, str], httpx.Response]
 BINANCE_DECIMAL = "legal range is '^([0-9]{1,20})(\\.[0-9]{1,20})?$'."
@@ -33,7 +34,7 @@ BINANCE_DECIMAL = "legal range is '^([0-9]{1,20})(\\.[0-9]{1,20})?$'."
 def exchange() -> Iterator[SandboxServer]:
     """A sandbox of this module's own: the fuzz places orders, which must not fill other tests' orders."""
     server = SandboxServer().start()
-    for name in ("binance", "okx", "bybit"):
+    for name in SANDBOXED:
         httpx.post(server.url + "/sandbox/v1/limits", json={"exchange": name, "enabled": False})
     yield server
     server.stop()
@@ -43,7 +44,7 @@ def exchange() -> Iterator[SandboxServer]:
 def keys(exchange: SandboxServer) -> dict[str, dict[str, Any]]:
     body = {"permissions": ["read", "spot", "withdraw", "transfer"], "balances": {"USDT": "1000000", "BTC": "10"}}
     return {name: httpx.post(exchange.url + "/sandbox/v1/keys", json={"exchange": name, **body}).json()
-            for name in ("binance", "okx", "bybit")}
+            for name in SANDBOXED}
 
 
 @pytest.fixture(scope="module")

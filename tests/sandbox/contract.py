@@ -20,10 +20,10 @@ from typing import Any, ClassVar
 
 import httpx
 import pytest
-from tests.support.sandbox import limits
 
 from cexlink.sandbox.clients import ccxt_client
 from cexlink.sandbox.server import SandboxServer
+from tests.support.sandbox import limits
 
 VECTORS_DIR = Path(__file__).parents[1] / "vectors"
 NewKey = Callable[..., dict[str, Any]]

@@ -17,12 +17,12 @@ from typing import Any
 import ccxt
 import httpx
 import pytest
-from tests.sandbox.contract import DialectContract
-from tests.support.sandbox import limits
 
 from cexlink.sandbox.binance import signed_payload
 from cexlink.sandbox.clients import ccxt_client
 from cexlink.sandbox.server import SandboxServer
+from tests.sandbox.contract import DialectContract
+from tests.support.sandbox import limits
 
 D = Decimal
 NewKey = Callable[..., dict[str, Any]]

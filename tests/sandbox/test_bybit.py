@@ -14,14 +14,14 @@ import httpx
 import pytest
 from pybit.exceptions import FailedRequestError, InvalidRequestError
 from pybit.unified_trading import HTTP
-from tests.sandbox.contract import DialectContract, load_vectors
-from tests.support.sandbox import GENEROUS, limits
 
 from cexlink.sandbox.app import make_context
 from cexlink.sandbox.bybit import sign
 from cexlink.sandbox.clients import ccxt_client
 from cexlink.sandbox.records import ApiKey
 from cexlink.sandbox.server import SandboxServer
+from tests.sandbox.contract import DialectContract, load_vectors
+from tests.support.sandbox import GENEROUS, limits
 
 VECTORS = load_vectors("bybit")["vectors"]
 

@@ -16,13 +16,13 @@ import pytest
 from okx import Account as OkxAccount
 from okx import Trade as OkxTrade
 from starlette.datastructures import Headers
-from tests.sandbox.contract import DialectContract
-from tests.support.sandbox import limits
 
 from cexlink.sandbox.clients import ccxt_client
 from cexlink.sandbox.dialect import Call
 from cexlink.sandbox.okx import prehash, sign
 from cexlink.sandbox.server import SandboxServer
+from tests.sandbox.contract import DialectContract
+from tests.support.sandbox import limits
 
 NewKey = Callable[..., dict[str, Any]]
 

@@ -18,7 +18,7 @@ from cexlink.errors import SignerRefused
 from cexlink.signer.audit import GENESIS, AuditUnavailable, record_hash, verify
 from cexlink.signer.client import SignerClient
 from cexlink.signer.engine import SignCenter, SignerConfig
-from signer_support import audit_records, start_signer, store, verify_cli
+from tests.support.signer import audit_records, start_signer, store, verify_cli
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import datetime
 import ipaddress
 import os
 import secrets
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,13 +19,8 @@ from cryptography.x509.oid import NameOID
 
 from cexlink.errors import InputError, SignerRefused, SignerUnavailable
 from cexlink.signer.client import SignerClient
-from signer_support import start_signer, store
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.net import free_port
+from tests.support.signer import start_signer, store
 
 
 def _token_file(tmp_path: Path, token: str | None = None, mode: int = 0o600) -> tuple[Path, str]:
@@ -66,7 +60,7 @@ def _self_signed(tmp_path: Path, name: str = "127.0.0.1") -> tuple[Path, Path]:
 
 def test_http_with_token(sandbox, new_key, tmp_path: Path) -> None:
     token_file, token = _token_file(tmp_path)
-    port = _port()
+    port = free_port()
     proc = start_signer(tmp_path, sandbox.url, name="http",
                         extra=["--http", f"127.0.0.1:{port}", "--token-file", str(token_file)])
     url = f"http://127.0.0.1:{port}"
@@ -100,7 +94,7 @@ def test_http_with_token(sandbox, new_key, tmp_path: Path) -> None:
 ])
 def test_a_weak_or_readable_token_file_is_refused(tmp_path: Path, token: str, mode: int, message: str) -> None:
     token_file, _ = _token_file(tmp_path, token, mode)
-    status, said = _serve(tmp_path, "--http", f"127.0.0.1:{_port()}", "--token-file", str(token_file))
+    status, said = _serve(tmp_path, "--http", f"127.0.0.1:{free_port()}", "--token-file", str(token_file))
     assert status == 2, said
     assert "--token-file" in said and str(token_file) in said and message in said
     assert token.split()[-1] not in said  # named by its file, never quoted
@@ -110,7 +104,7 @@ def test_a_weak_or_readable_token_file_is_refused(tmp_path: Path, token: str, mo
 def test_a_strong_token_passes_in_hex_or_base64(tmp_path: Path, sandbox) -> None:
     for i, token in enumerate((secrets.token_hex(32), secrets.token_urlsafe(32))):
         token_file, _ = _token_file(tmp_path, token)
-        port = _port()
+        port = free_port()
         proc = start_signer(tmp_path, None, name=f"strong-{i}",
                             extra=["--http", f"127.0.0.1:{port}", "--token-file", str(token_file)])
         client = SignerClient(url=f"http://127.0.0.1:{port}", token=token)
@@ -134,7 +128,7 @@ def test_http_beyond_loopback_without_tls_is_a_usage_error(tmp_path: Path, args:
                                                            message: str) -> None:
     token_file, _ = _token_file(tmp_path)
     cert, key = _self_signed(tmp_path)
-    filled = [a.format(port=_port(), cert=cert, key=key) for a in args]
+    filled = [a.format(port=free_port(), cert=cert, key=key) for a in args]
     status, said = _serve(tmp_path, *filled, "--token-file", str(token_file))
     assert status == 2, said
     assert option in said and message in said
@@ -146,7 +140,7 @@ def test_tls_end_to_end_with_a_self_signed_certificate(sandbox, new_key, tmp_pat
     that speaks plain HTTP, gets nothing (and never sends its token in clear)."""
     token_file, token = _token_file(tmp_path)
     cert, key = _self_signed(tmp_path)
-    port = _port()
+    port = free_port()
     proc = start_signer(tmp_path, sandbox.url, name="tls", extra=[
         "--http", f"0.0.0.0:{port}", "--token-file", str(token_file), "--tls-cert", str(cert), "--tls-key",
         str(key)])

@@ -11,7 +11,7 @@ import pytest
 from cexlink.errors import InputError, SignerUnavailable
 from cexlink.signer.client import SignerClient
 from cexlink.signer.hygiene import clean
-from signer_support import audit_records, client, signer, start_signer, verify_cli  # noqa: F401  (fixtures)
+from tests.support.signer import audit_records, start_signer, verify_cli
 
 KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"

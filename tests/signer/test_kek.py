@@ -24,8 +24,8 @@ from cexlink.signer.kek import KekError, KekProvider, KekRetired
 from cexlink.signer.keystore import Binding, SealBroken, open_sealed, seal
 from cexlink.signer.pkcs11kek import Pkcs11Kek, WrappedKeyInvalid, load_pin
 
-if TYPE_CHECKING:  # the fixture's type; test directories are not packages here
-    from conftest import SoftHsmToken
+if TYPE_CHECKING:
+    from tests.support.softhsm import SoftHsmToken
 
 ALNUM = string.ascii_letters + string.digits
 TAMPERED = (InvalidTag, ValueError)  # the key file raises InvalidTag, the token WrappedKeyInvalid (a ValueError)

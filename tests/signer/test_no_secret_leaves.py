@@ -17,7 +17,8 @@ from cexlink.ccxt import remote
 from cexlink.errors import SignerRefused
 from cexlink.sandbox.clients import point_ccxt
 from cexlink.signer.client import AsyncSignerClient, SignerClient
-from signer_support import start_signer
+from tests.support.sandbox import SANDBOXED
+from tests.support.signer import start_signer
 
 
 class RecordingClient(SignerClient):
@@ -36,7 +37,7 @@ def test_full_run_leaves_no_secret_behind(sandbox, new_key, tmp_path: Path, capl
     proc = start_signer(tmp_path, sandbox.url, name="full")
     client = RecordingClient(socket_path=proc.socket)
     client.answers = []
-    keys = {ex: new_key(ex, ips=["127.0.0.1"]) for ex in ("binance", "okx", "bybit")}
+    keys = {ex: new_key(ex, ips=["127.0.0.1"]) for ex in SANDBOXED}
     secrets = [k["secret"] for k in keys.values()] + [keys["okx"]["passphrase"]]
     creds = {}
     try:

@@ -10,8 +10,7 @@ import pytest
 
 from cexlink.errors import SignerRefused
 from cexlink.signer.client import SignerClient
-from pg_support import pg_url, postgres  # noqa: F401  (fixtures)
-from signer_support import start_signer, store
+from tests.support.signer import start_signer, store
 
 
 def test_replicas_on_postgres(sandbox, new_key, tmp_path: Path, pg_url) -> None:

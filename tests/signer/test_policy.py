@@ -16,7 +16,7 @@ from cexlink.ccxt import remote
 from cexlink.errors import SignerRefused
 from cexlink.sandbox.clients import point_ccxt
 from cexlink.signer.client import SignerClient
-from signer_support import SignerProcess, client, signer, store  # noqa: F401  (fixtures)
+from tests.support.signer import store
 
 # (exchange, what, call, expected reason)
 CORPUS: list[tuple[str, str, Any, str]] = [

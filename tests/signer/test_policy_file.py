@@ -21,7 +21,7 @@ from cexlink.errors import InputError, SignerRefused
 from cexlink.signer.client import SignerClient
 from cexlink.signer.engine import SignCenter, SignerConfig
 from cexlink.signer.policy import READ_TRADE, allowlists
-from signer_support import start_signer
+from tests.support.signer import start_signer
 
 GATE = {"api_key": "3b1e6d2f9a8c47e5b0d1c2f3a4b5c6d7",
         "secret": "9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a0"}

@@ -16,10 +16,11 @@ import pytest
 from cexlink.ccxt import remote
 from cexlink.sandbox.clients import point_ccxt
 from cexlink.signer.client import AsyncSignerClient, SignerClient
-from signer_support import SignerProcess, client, signer, start_signer, store  # noqa: F401  (fixtures)
+from tests.support.sandbox import SANDBOXED
+from tests.support.signer import SignerProcess, start_signer, store
 
 
-@pytest.mark.parametrize("exchange", ["binance", "okx", "bybit"])
+@pytest.mark.parametrize("exchange", SANDBOXED)
 def test_remote_instance_trades_without_the_secret(sandbox, new_key, client: SignerClient, exchange: str) -> None:
     key = new_key(exchange, ips=["127.0.0.1"])
     cred = store(client, key, exchange)
@@ -34,7 +35,7 @@ def test_remote_instance_trades_without_the_secret(sandbox, new_key, client: Sig
     assert ex.fetch_balance()["USDT"]["free"] == pytest.approx(100000.0)
 
 
-@pytest.mark.parametrize("exchange", ["binance", "okx", "bybit"])
+@pytest.mark.parametrize("exchange", SANDBOXED)
 def test_async_remote_instance(sandbox, new_key, signer: SignerProcess, exchange: str) -> None:
     key = new_key(exchange, ips=["127.0.0.1"])
 

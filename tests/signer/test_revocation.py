@@ -10,7 +10,7 @@ import pytest
 
 from cexlink.errors import SignerRefused
 from cexlink.signer.client import SignerClient
-from signer_support import client, signer, start_signer, store  # noqa: F401  (fixtures)
+from tests.support.signer import start_signer, store
 
 
 def _sign(client: SignerClient, cred: str) -> dict:

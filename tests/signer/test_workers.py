@@ -16,7 +16,7 @@ import pytest
 
 from cexlink.errors import SignerRefused
 from cexlink.signer.client import SignerClient
-from signer_support import checkpoint_public_key, start_signer, store
+from tests.support.signer import checkpoint_public_key, start_signer, store
 
 REQUEST = ("binance", ["private"], "GET", "account", {})
 

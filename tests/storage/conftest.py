@@ -1,4 +1,4 @@
-"""Storage tests run on a SQLite file and on a real PostgreSQL server (tests/pg_support.py)."""
+"""Storage tests run on a SQLite file and on a real PostgreSQL server (tests/support/postgres.py)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
-from tests.support.clock import Clock
-from tests.support.storage import START, Tx
 
 from cexlink.storage.db import make_engine, make_session_factory, migrate, session_scope
 from cexlink.storage.repositories import Repos
-from pg_support import pg_url, postgres  # noqa: F401  (fixtures)
+from tests.support.clock import Clock
+from tests.support.storage import START, Tx
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

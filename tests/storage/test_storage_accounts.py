@@ -9,8 +9,6 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
-from tests.support.clock import Clock
-from tests.support.storage import Tx, account_fields
 
 from cexlink.domain.statuses import Status
 from cexlink.errors import InputError
@@ -18,6 +16,8 @@ from cexlink.storage.db import session_scope
 from cexlink.storage.errors import Conflict, NotFound
 from cexlink.storage.repositories import Repos
 from cexlink.storage.tables import Bot, Deal, Event, ExchangeAccount, Order, SmartTrade
+from tests.support.clock import Clock
+from tests.support.storage import Tx, account_fields
 
 
 def _two_users(tx: Tx) -> tuple[int, int]:

@@ -8,13 +8,13 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
-from tests.support.clock import Clock
-from tests.support.storage import Tx, account_fields
 
 from cexlink.errors import InputError
 from cexlink.storage.db import session_scope
 from cexlink.storage.errors import Conflict, NotFound
 from cexlink.storage.repositories import Repos
+from tests.support.clock import Clock
+from tests.support.storage import Tx, account_fields
 
 
 def test_a_token_is_refused_from_its_expiry_on(tx: Tx, clock: Clock) -> None:

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
-from tests.support.clock import Clock
-from tests.support.storage import Tx, account_fields
 
 from cexlink.errors import InputError
 from cexlink.storage.errors import Conflict, NotFound
 from cexlink.storage.repositories import hash_token
+from tests.support.clock import Clock
+from tests.support.storage import Tx, account_fields
 
 
 def test_tokens_authenticate_until_revoked(tx: Tx, clock: Clock, engine: Engine) -> None:

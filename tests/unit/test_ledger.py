@@ -5,11 +5,11 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 import pytest
-from tests.support.clock import Clock
 
 from cexlink.sandbox.ledger import Ledger
 from cexlink.sandbox.pricing import PriceWalk
 from cexlink.sandbox.rejects import Reason, Reject
+from tests.support.clock import Clock
 
 
 @pytest.fixture

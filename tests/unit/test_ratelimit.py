@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from tests.support.clock import Clock
 
 from cexlink.sandbox.ratelimit import LimitConfig, RateLimiter
 from cexlink.sandbox.rejects import Reason, Reject
+from tests.support.clock import Clock
 
 
 def test_limit_then_ban_then_recovery() -> None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from decimal import Decimal as D
 from pathlib import Path
 
-from tests.support.clock import Clock
-
 from cexlink.sandbox.ledger import Ledger
 from cexlink.sandbox.pricing import PriceWalk
 from cexlink.sandbox.state import load, save
+from tests.support.clock import Clock
 
 
 def fresh() -> Ledger:

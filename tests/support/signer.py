@@ -1,4 +1,4 @@
-"""A Sign Center in its own process, as deployed: ``cexlink signer serve`` on a Unix socket."""
+"""A Sign Center in its own process, as deployed: ``cexlink signer serve`` on a Unix socket; audit log helpers."""
 
 from __future__ import annotations
 
@@ -6,16 +6,12 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from cexlink.signer.audit import default_checkpoint_key_path, open_checkpoint_key, public_key_text
 from cexlink.signer.client import SignerClient
-
-EXCHANGES = ("binance", "okx", "bybit")
+from tests.support.sandbox import SANDBOXED
 
 
 @dataclass
@@ -43,7 +39,7 @@ def start_signer(tmp: Path, sandbox_url: str | None, name: str = "signer", data_
             str(data_dir), "--replica", replica, *(extra or [])]
     if "--checkpoint-key" not in args:  # beside the data directory, never in it (verify_cli finds it there)
         args += ["--checkpoint-key", str(default_checkpoint_key_path(data_dir))]
-    for ex in EXCHANGES if sandbox_url else ():
+    for ex in SANDBOXED if sandbox_url else ():
         args += ["--exchange-url", f"{ex}={sandbox_url}"]
     if sock.exists():  # left by a killed process: wait for the new one's, not this
         sock.unlink()
@@ -56,21 +52,6 @@ def start_signer(tmp: Path, sandbox_url: str | None, name: str = "signer", data_
         time.sleep(0.02)
     time.sleep(0.05)
     return SignerProcess(proc, sock, data_dir, log)
-
-
-# Module-scoped fixtures, imported by the test modules that want a Sign Center process on the sandbox.
-@pytest.fixture(scope="module")
-def signer(sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SignerProcess]:
-    proc = start_signer(tmp_path_factory.mktemp("signer"), sandbox.url)
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture(scope="module")
-def client(signer: SignerProcess) -> Iterator[SignerClient]:
-    c = SignerClient(socket_path=signer.socket)
-    yield c
-    c.close()
 
 
 def store(client: SignerClient, key: dict, exchange: str, owner: str = "user-1") -> str:

@@ -9,14 +9,14 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support.net import free_port
 
 
 def _bin(name: str) -> str:
@@ -30,16 +30,10 @@ def _as_owner(args: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class PostgresServer:
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="cexlink-pg-"))
-        self.port = _free_port()
+        self.port = free_port()
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres", "postgres")
         data = self.dir / "data"
@@ -64,16 +58,3 @@ class PostgresServer:
     def stop(self) -> None:
         subprocess.run(_as_owner([_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "stop"]), capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    server = PostgresServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def pg_url(postgres: PostgresServer) -> Callable[[], str]:
-    """A factory of fresh, empty databases on the session's server (URLs for SQLAlchemy)."""
-    return postgres.create_database

@@ -4,21 +4,19 @@ on a real port (uvicorn in a thread) over a real database; users with API tokens
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from cexlink.api.server import build_app
 from cexlink.config import Settings
 from cexlink.serving import ServerThread
 from cexlink.storage.db import make_engine, make_session_factory, migrate
 from cexlink.storage.repositories import Users
-from pg_support import postgres  # noqa: F401  (fixture, for the postgresql runs)
-from signer_support import SignerProcess, start_signer
+from tests.support.sandbox import SANDBOXED
+from tests.support.signer import SignerProcess, start_signer
 
 EGRESS = ["127.0.0.1", "127.0.0.2"]  # the platform's egress IPs: both local, so each can be probed
 # The Sign Center sends forwarded requests (Binance, OKX, Bybit) and may be asked to send from these.
@@ -42,7 +40,6 @@ class Platform:
         self.api.stop()
 
 
-
 def start_http_platform(tmp: Path, sandbox_url: str, port: int) -> Platform:
     """The platform with its Sign Center reached over HTTP (token-authenticated), as from another host."""
     token = tmp / "signer-token"
@@ -60,7 +57,7 @@ def start_platform(tmp: Path, sandbox_url: str, database_url: str | None = None,
     overrides.setdefault("signer_socket", signer.socket)
     settings = Settings(database_url=database_url or f"sqlite:///{tmp / 'app.db'}",
                         egress_ips=list(EGRESS), egress_bind=True,
-                        exchange_urls={ex: sandbox_url for ex in ("binance", "okx", "bybit")}, rate_limit=False,
+                        exchange_urls=dict.fromkeys(SANDBOXED, sandbox_url), rate_limit=False,
                         **overrides)
     engine = make_engine(settings.database_url)
     migrate(engine)
@@ -74,17 +71,6 @@ def start_platform(tmp: Path, sandbox_url: str, database_url: str | None = None,
     engine.dispose()
     api = ServerThread(build_app(settings)).start()
     return Platform(api.url, settings, signer, sandbox_url, tokens, ids, api)
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def platform(request: pytest.FixtureRequest, sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    """The platform over a SQLite file, then over a PostgreSQL database on a real server: every connection test
-    runs on both."""
-    database = request.getfixturevalue("postgres").create_database() if request.param == "postgresql" else None
-    p = start_platform(tmp_path_factory.mktemp("platform"), sandbox.url, database)
-    yield p
-    p.stop()
-    p.signer.stop()
 
 
 def body(key: dict[str, Any], exchange: str, name: str = "main") -> dict[str, Any]:
