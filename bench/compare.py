@@ -9,16 +9,20 @@ Three Sign Centers run side by side, each on its own data directory, all signing
   from a ``git worktree`` of it, run by the same interpreter and packages.
 Each round measures every variant in turn (the order rotating each round): signs/s and the Sign Center's CPU
 per signature, with 1 client and with 8 client processes. The medians over the rounds are printed, each with
-its ratio to the current code; the spread over rounds says what noise is.
+its ratio to the current code; the spread over rounds says what noise is. Beside them, the two audit writers
+alone, in this process: µs per record appended through ``AuditLog`` (batches of 1 and of 8, as one client's
+and eight clients' rounds), interleaved, so the writer's own cost is seen without the machine's noise.
 
 Run: ``python -m bench.compare [--base REV]`` (also part of ``python -m bench.signer_rate``).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -54,11 +58,59 @@ def _variants(base_src: Path) -> dict[str, dict[str, object]]:
     return variants
 
 
+def _append_us(writer: type, tmp: Path, batch: int, records: int = 20_000) -> float:
+    """µs per record appended through ``AuditLog`` written by ``writer``, ``batch`` records per write."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from cexlink.signer import audit
+
+    saved, audit.AppendFile = audit.AppendFile, writer  # type: ignore[attr-defined]
+    try:
+        log = audit.AuditLog(tmp / f"append-{writer.__name__}-{batch}.log", b"k" * 32, Ed25519PrivateKey.generate(),
+                             time.time, checkpoint_every=10**9, checkpoint_interval_s=3600)
+    finally:
+        audit.AppendFile = saved  # type: ignore[attr-defined]
+    try:
+        started = time.perf_counter()
+        for _ in range(records // batch):
+            with log.batch():
+                for _ in range(batch):
+                    log.append("sign", "ok", "cred_0123456789abcdef01234567", "kucoin", "GET", "accounts", {})
+        return (time.perf_counter() - started) / records * 1e6
+    finally:
+        log.close()
+
+
+def _writers(base_src: Path, tmp: Path) -> list[str]:
+    from cexlink.signer.appendfile import AppendFile
+
+    spec = importlib.util.spec_from_file_location("bench_mapped", base_src / "cexlink" / "signer" / "mapped.py")
+    if spec is None or spec.loader is None:
+        return []
+    mapped = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mapped)
+    got: dict[tuple[str, int], list[float]] = {}
+    for r in range(ROUNDS):
+        for writer in (AppendFile, mapped.MappedAppendFile)[::1 if r % 2 else -1]:
+            for batch in (1, 8):
+                got.setdefault((writer.__name__, batch), []).append(_append_us(writer, tmp / f"w{r}", batch))
+    lines = []
+    for batch in (1, 8):
+        plain, mmap = median(got[("AppendFile", batch)]), median(got[("MappedAppendFile", batch)])
+        report(f"audit append, batches of {batch}: O_APPEND write(2)", plain, "µs/record", mmap, "mmap")
+        lines.append(f"audit append alone, batches of {batch}: O_APPEND {plain:.2f} µs/record, mmap {mmap:.2f} "
+                     f"µs/record")
+    return lines
+
+
 def compare(tmp: Path, rev: str = BASE) -> list[str]:
     """Run the comparison; the summary lines."""
     from .signer_rate import DURATION, KUCOIN, OWNER, WORKERS, _concurrent_cpu, _sign_loop
 
     with base_tree(rev) as base_src, ExitStack() as stack:
+        for r in range(ROUNDS):
+            (tmp / f"w{r}").mkdir()
+        writer_lines = _writers(base_src, tmp)
         centers: dict[str, tuple[SignerClient, str, Path, int]] = {}
         for i, (name, how) in enumerate(_variants(base_src).items()):
             sock, pid = stack.enter_context(signer_process(tmp / f"cmp-data-{i}", tmp / f"cmp-{i}.sock", {},
@@ -93,7 +145,7 @@ def compare(tmp: Path, rev: str = BASE) -> list[str]:
         lines.append(f"{name}: 1 client {median(got['1']):,.0f}/s ({median(got['1cpu']):.0f} µs CPU/sign), "
                      f"{WORKERS} clients {median(got['8']):,.0f}/s ({median(got['8cpu']):.0f} µs CPU/sign); "
                      f"range over rounds (signs/s): {spread}")
-    return lines
+    return lines + writer_lines
 
 
 def main(rev: str = BASE) -> None:
