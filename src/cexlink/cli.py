@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "accounts": ("cexlink.accounts.cli", "app"),
     "users": ("cexlink.accounts.cli", "users_app"),
     "audit": ("cexlink.api.cli", "app"),
+    "admin": ("cexlink.accounts.admin_cli", "app"),
 }
 
 

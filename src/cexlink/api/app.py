@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -101,6 +102,7 @@ def create_app(service: AccountService, on_shutdown: Any = None, anchor_interval
     app.state.anchors = anchors
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)  # outermost of ours: before auth and parsing
     failures.install(app)
+    app.include_router(importlib.import_module("cexlink.api.admin").router)  # late: admin.py imports this module
 
     # ---- public ----
 
