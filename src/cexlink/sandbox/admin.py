@@ -20,6 +20,7 @@ from .dialect import Context, json_response
 from .ledger import EXCHANGES
 from .markets import BY_SYMBOL
 from .records import Account, ApiKey, Order
+from .status import DEFAULT_TITLE, FAILURE_MODES, MAX_HANG_SECONDS, Failure
 
 DAY_MS = 86_400_000
 MAX_AMOUNT, MIN_AMOUNT = Decimal("1e30"), Decimal("1e-30")
@@ -28,6 +29,9 @@ MAX_KEY_DAYS = 36_500  # a key's lifetime in days, at most
 NO_IP_KEY_LIFETIME_DAYS = {"bybit": 90}
 # Key states only some dialects model: a flag set for another exchange would do nothing, so it is refused.
 KEY_FLAG_EXCHANGES = {"demo": ("okx",), "frozen": ("okx",)}
+MAX_TEXT = 200  # a maintenance title or link, at most
+# What each status-failure mode takes besides exchange and mode: a field of the other mode would do nothing.
+FAILURE_FIELDS = {"error": ("http_status", "times"), "hang": ("seconds", "times"), "off": ()}
 
 
 class AdminInputError(Exception):
@@ -73,6 +77,13 @@ def _number(value: Any, field: str, kind: type[int] | type[float] = float, minim
     if not minimum <= value < float("inf"):
         raise AdminInputError(field, f"must be at least {minimum} and finite")
     return kind(value)
+
+
+def _bounded_text(value: Any, field: str, default: str) -> str:
+    text = _text(value, field, default) or default
+    if len(text) > MAX_TEXT:
+        raise AdminInputError(field, f"must be at most {MAX_TEXT} characters")
+    return text
 
 
 def _ips(value: Any) -> list[str]:
@@ -183,6 +194,8 @@ class Admin:
             ("PATCH", "/keys/{exchange}/{api_key}", self.patch_key),
             ("DELETE", "/keys/{exchange}/{api_key}", self.revoke_key),
             ("POST", "/maintenance", self.maintenance),
+            ("GET", "/maintenance", self.list_maintenance),
+            ("POST", "/status-failure", self.status_failure),
             ("POST", "/prices", self.set_price),
             ("GET", "/prices", self.get_prices),
             ("POST", "/walk", self.walk),
@@ -219,7 +232,8 @@ class Admin:
     # ---- handlers: each takes body, path params and query; returns JSON-able data ----
 
     def health(self, body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
-        return {"status": "ok", "exchanges": list(EXCHANGES), "maintenance": sorted(self.ctx.maintenance),
+        return {"status": "ok", "exchanges": list(EXCHANGES),
+                "maintenance": self.ctx.status.exchanges_under_maintenance(self.ctx.now_ms()),
                 "time": self.ctx.now_ms()}
 
     def list_accounts(self, body: dict[str, Any], query: dict[str, str]) -> list[dict[str, Any]]:
@@ -326,12 +340,66 @@ class Admin:
         return {"revoked": True}
 
     def maintenance(self, body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
+        """Switch maintenance on now (until switched off, or until ``end``), announce it ahead (``begin`` in the
+        future: scheduled until the sandbox clock passes it), or switch it off (ends what is ongoing, cancels what
+        is announced). Times are epoch milliseconds of the sandbox clock (``GET /health`` gives its now)."""
         exchange = _exchange(body.get("exchange"))
-        if _flag(body.get("on"), "on", True):
-            self.ctx.maintenance.add(exchange)
+        on = _flag(body.get("on"), "on", True)
+        _refuse_unknown(body, ("exchange", "on", "begin", "end", "title", "href") if on else ("exchange", "on"),
+                        "is not a maintenance setting" if on else "only goes with on: true")
+        now = self.ctx.now_ms()
+        if not on:
+            self.ctx.status.switch_off(exchange, now)
+            return self._maintenance_json(exchange, now)
+        begin, end = _optional_ms(body.get("begin"), "begin"), _optional_ms(body.get("end"), "end")
+        if end is not None and end <= max(now, begin or 0):
+            raise AdminInputError("end", "must be after begin and after the sandbox's now "
+                                         f"({now} ms): maintenance already over cannot be announced")
+        title = _bounded_text(body.get("title"), "title", DEFAULT_TITLE)
+        href = _bounded_text(body.get("href"), "href", "")
+        window = self.ctx.status.switch_on(exchange, now, begin, end, title, href)
+        return {**self._maintenance_json(exchange, now), "window": window.as_json(now)}
+
+    def list_maintenance(self, body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
+        """Every window with its state as of the sandbox's now, and the status endpoints told to fail."""
+        exchange = query.get("exchange") or None
+        exchanges = EXCHANGES if exchange is None else (_exchange(exchange),)
+        now = self.ctx.now_ms()
+        return {"time": now, "maintenance": self.ctx.status.exchanges_under_maintenance(now),
+                "windows": [w.as_json(now) for ex in exchanges for w in self.ctx.status.of(ex)],
+                "failures": {ex: f.as_json() for ex, f in self.ctx.status.failures.items() if ex in exchanges}}
+
+    def _maintenance_json(self, exchange: str, now: int) -> dict[str, Any]:
+        return {"maintenance": self.ctx.status.exchanges_under_maintenance(now),
+                "windows": [w.as_json(now) for w in self.ctx.status.of(exchange)]}
+
+    def status_failure(self, body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
+        """Make an exchange's status endpoint fail: ``mode`` ``error`` answers ``http_status`` (5xx, default 503),
+        ``hang`` holds each answer ``seconds`` (a client with a shorter timeout times out), ``off`` heals it;
+        ``times`` lets it recover by itself after that many failed requests."""
+        exchange = _exchange(body.get("exchange"))
+        mode = body.get("mode")
+        if mode not in FAILURE_FIELDS:
+            raise AdminInputError("mode", f"must be one of {', '.join((*FAILURE_MODES, 'off'))}")
+        _refuse_unknown(body, ("exchange", "mode", *FAILURE_FIELDS[mode]), f"does not go with mode {mode}")
+        if mode == "off":
+            self.ctx.status.failures.pop(exchange, None)
+            return {"exchange": exchange, "failure": None}
+        failure = Failure(mode)
+        if "times" in body:
+            failure.times = _number(body["times"], "times", int, 1)
+        if mode == "error":
+            failure.http = _number(body.get("http_status", 503), "http_status", int, 500)
+            if failure.http > 599:
+                raise AdminInputError("http_status", "must be a 5xx status, from 500 to 599")
         else:
-            self.ctx.maintenance.discard(exchange)
-        return {"maintenance": sorted(self.ctx.maintenance)}
+            if "seconds" not in body:
+                raise AdminInputError("seconds", "is required with mode hang")
+            failure.seconds = _number(body["seconds"], "seconds", float, 0.001)
+            if failure.seconds > MAX_HANG_SECONDS:
+                raise AdminInputError("seconds", f"must be at most {MAX_HANG_SECONDS:g}")
+        self.ctx.status.failures[exchange] = failure
+        return {"exchange": exchange, "failure": failure.as_json()}
 
     def set_price(self, body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
         symbol = (_text(body.get("symbol"), "symbol") or "").replace("/", "").replace("-", "").upper()

@@ -163,7 +163,7 @@ class Binance(Dialect):
             Endpoint("GET", "/api/v3/myTrades", self.my_trades, READ, weight=20),
             Endpoint("GET", "/sapi/v1/account/apiRestrictions", self.api_restrictions, READ),
             Endpoint("GET", "/sapi/v1/account/status", lambda c: {"data": "Normal"}, READ),
-            Endpoint("GET", "/sapi/v1/system/status", lambda c: {"status": 0, "msg": "normal"}),
+            Endpoint("GET", "/sapi/v1/system/status", self.system_status, system_status=True),
             *forbidden.endpoints(self),
         ]
 

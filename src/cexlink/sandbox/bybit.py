@@ -127,6 +127,7 @@ class Bybit(Dialect):
     def endpoints(self) -> list[Endpoint]:
         return [
             Endpoint("GET", "/v5/market/time", self.server_time),
+            Endpoint("GET", "/v5/system/status", self.system_status, system_status=True),
             Endpoint("GET", "/v5/market/instruments-info", self.instruments),
             Endpoint("GET", "/v5/market/tickers", self.tickers),
             Endpoint("GET", "/v5/user/query-api", self.query_api, READ),

@@ -8,6 +8,7 @@ and turns any ``Reject`` or malformed input into the exchange's own error, never
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -25,6 +26,7 @@ from .markets import MarketSpec
 from .ratelimit import RateLimiter
 from .records import Account, ApiKey
 from .rejects import Reason, Reject
+from .status import RENDERERS, SystemStatus, failure_body
 
 __all__ = ["ACCOUNT_REFUSALS", "PUBLIC", "READ", "TRADE", "Call", "Context", "Dialect", "Endpoint", "ErrorSpec",
            "decimal_param", "json_response", "limit_param", "market_param", "optional", "order_id_param", "plain",
@@ -61,7 +63,7 @@ class Context:
     ledger: Ledger
     limits: RateLimiter
     clock: Callable[[], float]
-    maintenance: set[str] = field(default_factory=set)
+    status: SystemStatus = field(default_factory=SystemStatus)  # maintenance windows, failing status endpoints
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -115,6 +117,8 @@ class Endpoint:
     handler: Handler
     access: str = PUBLIC  # public | read | trade
     weight: int = 1
+    # The exchange's status endpoint: it answers during maintenance (to say so) and can be told to fail (status.py).
+    system_status: bool = False
 
 
 # ---- request parameters shared by the dialects (query strings, forms and JSON bodies alike) ----
@@ -279,10 +283,14 @@ class Dialect:
     def _wrap(self, ep: Endpoint) -> Callable[[Request], Any]:
         async def run(request: Request) -> Response:
             call = await Call.read(request)
+            if ep.system_status:
+                failed = await self._status_failure()
+                if failed is not None:
+                    return failed
             try:
                 # Weight first: every answer, maintenance included, reports the weight used (X-MBX-USED-WEIGHT-1M).
                 self.charge(call, ep)
-                if self.name in self.ctx.maintenance:
+                if not ep.system_status and self.ctx.status.under_maintenance(self.name, self.ctx.now_ms()):
                     raise Reject(Reason.MAINTENANCE)
                 if ep.access != PUBLIC:
                     self.authenticate(call, ep.access)
@@ -299,6 +307,22 @@ class Dialect:
 
         run.__name__ = f"{self.name}_{ep.method}_{ep.path}"
         return run
+
+    def system_status(self, call: Call) -> Any:
+        """The exchange's status endpoint: what its maintenance windows say now (status.py)."""
+        return RENDERERS[self.name](self.ctx.status, self.name, self.ctx.now_ms(), call.query)
+
+    async def _status_failure(self) -> Response | None:
+        """The gateway's 5xx when the status endpoint is told to fail; after a hang, None: it then answers (to
+        a client still waiting)."""
+        with self.ledger.lock:
+            failure = self.ctx.status.take_failure(self.name)
+        if failure is None:
+            return None
+        if failure.mode == "hang":
+            await asyncio.sleep(failure.seconds)
+            return None
+        return Response(failure_body(failure.http), failure.http, media_type="text/html")
 
     def not_found(self, request: Request) -> Response:
         return self.render(Reject(Reason.NOT_FOUND, path=request.url.path), None)

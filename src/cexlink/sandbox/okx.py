@@ -156,7 +156,7 @@ class Okx(Dialect):
             Endpoint("GET", p + "/public/instruments", self.instruments),
             Endpoint("GET", p + "/market/ticker", self.ticker),
             Endpoint("GET", p + "/market/tickers", self.tickers),
-            Endpoint("GET", p + "/system/status", lambda c: []),
+            Endpoint("GET", p + "/system/status", self.system_status, system_status=True),
             Endpoint("GET", p + "/account/config", self.config, READ),
             Endpoint("GET", p + "/account/balance", self.balance, READ),
             Endpoint("GET", p + "/account/trade-fee", self.trade_fee, READ),
