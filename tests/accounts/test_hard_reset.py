@@ -69,7 +69,7 @@ def describe(p: Platform, credential_id: str) -> dict[str, Any]:
 def revocations(p: Platform) -> list[dict[str, Any]]:
     """The Sign Center's audit records of revocations that revoked something."""
     log = p.signer.data_dir / "audit-0.log"
-    return [r for r in audit_records(log) if r["action"] == "revoke" and r["outcome"] != "ok:0"]
+    return [r for r in audit_records(log) if r.get("action") == "revoke" and r.get("outcome") != "ok:0"]
 
 
 def statuses(p: Platform, user: str) -> dict[int, str]:

@@ -154,7 +154,8 @@ class HardReset:
         matching = [r for r in await self._matching(rows, params) if not self._told(r)]
         ids = [r.id for r in matching]
         with self.sessions() as db:
-            names = dict(db.execute(select(User.id, User.name).where(User.id.in_({r.owner_id for r in matching}))))
+            owners = {r.owner_id for r in matching}
+            names = {uid: name for uid, name in db.execute(select(User.id, User.name).where(User.id.in_(owners)))}
             deals = _count_live(db, Deal, ids)
             trades = _count_live(db, SmartTrade, ids)
         per_user = Counter(names[r.owner_id] for r in matching)
