@@ -67,7 +67,7 @@ def test_migrate_twice_then_down_and_up(db_url: str, engine: Engine) -> None:
     migrate(engine)
     with engine.connect() as conn:
         assert _diff(conn) == []
-        assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0002"
+        assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0003"
 
 
 def test_alembic_command_with_a_url(db_url: str) -> None:

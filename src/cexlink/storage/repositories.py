@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from cexlink.domain.statuses import Status
@@ -127,7 +127,8 @@ class Users:
 UPDATABLE = frozenset({
     "name", "is_sub_account", "credential_id", "key_fingerprint", "masked_key", "permissions", "ip_whitelist",
     "connected_via", "key_created_at", "key_expires_at", "status", "status_message", "status_remedy", "status_code",
-    "last_checked_at", "balances", "warnings",
+    "last_checked_at", "balances", "warnings", "next_check_at", "check_failures", "claimed_until", "balances_read_at",
+    "key_state", "key_notices",
 })
 
 
@@ -222,6 +223,28 @@ class Accounts:
         self.s.execute(delete(ExchangeAccount).where(ExchangeAccount.id == account_id,
                                                      ExchangeAccount.owner_id == owner_id))
         self.s.expire_all()  # rows the database removed by cascade must not be served from the identity map
+
+    def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[ExchangeAccount]:
+        """Connections due for a check (``next_check_at`` passed, none unscheduled) and not leased by another
+        worker, oldest due first; each gets a lease until ``now + lease`` in this transaction. PostgreSQL: ``FOR
+        UPDATE SKIP LOCKED``, so workers running this at once take disjoint rows; SQLite has one writer anyway."""
+        due = (select(ExchangeAccount)
+               .where(or_(ExchangeAccount.next_check_at.is_(None), ExchangeAccount.next_check_at <= now),
+                      or_(ExchangeAccount.claimed_until.is_(None), ExchangeAccount.claimed_until <= now))
+               .order_by(ExchangeAccount.next_check_at.is_(None).desc(), ExchangeAccount.next_check_at,
+                         ExchangeAccount.id)
+               .limit(limit).with_for_update(skip_locked=True))
+        rows = list(self.s.scalars(due))
+        for row in rows:
+            row.claimed_until = now + lease
+        self.s.flush()
+        return rows
+
+    def due_now(self, exchange: str, now: datetime) -> int:
+        """Check every connection of ``exchange`` at once (an incident there has just ended)."""
+        stmt = (update(ExchangeAccount).where(ExchangeAccount.exchange == exchange).values(next_check_at=now)
+                .execution_options(synchronize_session=False))
+        return int(self.s.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
     def active_consumers(self, owner_id: int, account_id: int) -> dict[str, int]:
         """What still uses the connection: enabled bots, active or error deals and SmartTrades, open orders."""

@@ -139,6 +139,14 @@ class ExchangeAccount(Base):
     warnings: Mapped[list[str]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The health monitor's schedule (accounts/monitor.py): when to check next, how many transient failures in a
+    # row (backoff), and a lease a worker holds while it checks (so two workers never check one account at once).
+    next_check_at: Mapped[datetime | None] = mapped_column(index=True)
+    check_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    claimed_until: Mapped[datetime | None]
+    balances_read_at: Mapped[datetime | None]  # when ``balances`` were read: older than last_checked_at = stale
+    key_state: Mapped[str] = mapped_column(String(16), default="ok", server_default="ok")  # ok|expire_soon|expired
+    key_notices: Mapped[list[str] | None] = mapped_column(default=list)  # lifecycle events raised (kinds)
 
     @validates("status")
     def _status(self, _key: str, value: Any) -> str:
@@ -152,7 +160,8 @@ class ExchangeAccount(Base):
     def _balances(self, _key: str, value: Any) -> dict[str, dict[str, str]]:
         return normalize_balances(value)
 
-    @validates("key_created_at", "key_expires_at", "last_checked_at", "created_at", "updated_at")
+    @validates("key_created_at", "key_expires_at", "last_checked_at", "created_at", "updated_at", "next_check_at",
+               "claimed_until", "balances_read_at")
     def _aware(self, key: str, value: datetime | None) -> datetime | None:
         # Refused here, naming the field, rather than deep in a flush (UTCDateTime refuses it there too).
         if value is not None and (value.tzinfo is None or value.utcoffset() is None):
@@ -162,6 +171,39 @@ class ExchangeAccount(Base):
     @validates("permissions", "ip_whitelist", "warnings")
     def _lists(self, key: str, value: Any) -> list[str]:
         return string_list(key, value)
+
+
+INCIDENT_CAUSES = ("status_endpoint", "transient_failures", "canary")  # exchange-wide evidence only
+
+
+class Incident(Base):
+    """An exchange-wide trouble, from exchange-wide evidence only (never from counting key refusals). Open while
+    ``ended_at`` is NULL; the process that sees the evidence end closes it. Shared by every process."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_exchange_ended_at", "exchange", "ended_at"),
+                      _one_of("cause", INCIDENT_CAUSES))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    exchange: Mapped[str] = mapped_column(String(32))
+    cause: Mapped[str] = mapped_column(String(32))
+    evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)  # what was seen: status answer, failures, ...
+    message: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]  # the evidence was last seen then: transient evidence lapses after a while
+    ended_at: Mapped[datetime | None]
+
+
+class IncidentAccount(Base):
+    """A connection an incident touched (a transient failure seen on it while the incident lasted)."""
+
+    __tablename__ = "incident_accounts"
+
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # no foreign key: history outlives it
+    status: Mapped[str] = mapped_column(String(32))
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
 
 
 class Event(Base):
