@@ -57,6 +57,36 @@ def serve(host: str = "127.0.0.1", port: int = 8700) -> None:
     run(Settings.from_env(), host, port)
 
 
+@app.command()
+def worker(once: bool = typer.Option(False, help="one round, printed as JSON, then exit")) -> None:
+    """Run the health monitor alone: re-check connections, retry transient statuses, end incidents. Several
+    workers share the work on PostgreSQL; on SQLite run one (and CEXLINK_MONITOR=false on the API servers)."""
+    import asyncio
+    import json
+    import os
+
+    from .accounts.monitor import Monitor, monitor_config_from_env
+    from .config import Settings
+    from .wiring import build_service, close_service
+
+    config = monitor_config_from_env({**os.environ, "CEXLINK_MONITOR": "true"})  # the switch is for `serve`
+    assert config is not None
+
+    async def main() -> None:
+        service = build_service(Settings.from_env())
+        monitor = Monitor(service, config)
+        try:
+            if once:
+                typer.echo(json.dumps(await monitor.run_once()))
+            else:
+                await monitor.run()
+        finally:
+            await monitor.close()
+            await close_service(service)
+
+    asyncio.run(main())
+
+
 app.command()(up)
 
 if __name__ == "__main__":

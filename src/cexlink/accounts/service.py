@@ -10,21 +10,22 @@ import asyncio
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..config import Settings
-from ..domain.statuses import Status, is_transient, render
-from ..errors import AccountRefused, InputError
+from ..domain.statuses import Status, is_transient, render, render_platform_down
+from ..errors import AccountRefused, InputError, SignerUnavailable
 from ..exchanges import capabilities
 from ..exchanges.capabilities import Capability
 from ..exchanges.probes import ExchangePool, KeyFacts, ProbeFailed, probe
 from ..storage.errors import Conflict
 from ..storage.repositories import Accounts, Events
 from .assess import Assessment, assess, created_at, expires_at
-from .incidents import IncidentBoard
+from .incidents import Incidents
+from .monitor import Schedule
 
 DELETE_REMINDER = ("The connection is deleted and its key destroyed here. Delete the API key on {exchange} too "
                    "(API Management), so that nobody can use it.")
@@ -43,18 +44,28 @@ def account_json(a: Any) -> dict[str, Any]:
         "key_expires_at": iso(a.key_expires_at), "status": a.status, "status_message": a.status_message,
         "status_remedy": a.status_remedy, "status_code": a.status_code, "last_checked_at": iso(a.last_checked_at),
         "balances": a.balances, "warnings": a.warnings, "created_at": iso(a.created_at),
+        # The health monitor's view: when it checks next, and whether the balances are from the last check.
+        "next_check_at": iso(a.next_check_at), "balances_read_at": iso(a.balances_read_at),
+        "balances_stale": a.balances_read_at is None or (a.last_checked_at is not None
+                                                         and a.balances_read_at < a.last_checked_at),
+        "key_state": a.key_state, "key_notices": list(a.key_notices or []),
+        "key_age_days": None if a.key_created_at is None else
+        int((datetime.now(UTC) - a.key_created_at).total_seconds() // 86_400),
     }
 
 
 class AccountService:
     def __init__(self, settings: Settings, sessions: sessionmaker[Session], signer: Any, pool: ExchangePool,
-                 clock: Callable[[], float] = time.time, incidents: IncidentBoard | None = None) -> None:
+                 clock: Callable[[], float] = time.time, incidents: Incidents | None = None,
+                 schedule: Schedule | None = None) -> None:
         self.settings = settings
         self.sessions = sessions
         self.signer = signer  # AsyncSignerClient
         self.pool = pool
         self.clock = clock
-        self.incidents = incidents or IncidentBoard(clock, settings.incident_accounts, settings.incident_window_s)
+        # In the app database: every process (API servers, workers, the CLI) sees the same incidents.
+        self.incidents = incidents or Incidents(sessions, clock)
+        self.schedule = schedule or Schedule()
 
     # ---- helpers ----
 
@@ -135,10 +146,13 @@ class AccountService:
 
     def _key_fields(self, facts: KeyFacts, result: Assessment, cap: Capability) -> dict[str, Any]:
         message, remedy = self._texts(Status.OK, cap, [])
+        now = self._now()
         return {"permissions": facts.permissions, "ip_whitelist": facts.ip_whitelist or [],
                 "key_created_at": created_at(facts), "key_expires_at": expires_at(facts), "status": Status.OK.value,
                 "status_message": message, "status_remedy": remedy, "status_code": None,
-                "last_checked_at": self._now(), "balances": facts.balances, "warnings": result.warnings}
+                "last_checked_at": now, "balances": facts.balances, "balances_read_at": now,
+                "warnings": result.warnings, "check_failures": 0,
+                "next_check_at": now + timedelta(seconds=self.schedule.delay_s(Status.OK, 0))}
 
     # ---- connect ----
 
@@ -239,12 +253,15 @@ class AccountService:
         with self._db() as db:
             account = Accounts(db).get(owner_id, account_id) if owner_id is not None else \
                 _any_account(db, account_id)
-            known = (account.exchange, account.credential_id, account.owner_id, account.status)
+            known = (account.exchange, account.credential_id, account.owner_id, account.status,
+                     account.check_failures)
         return await self._refresh(account_id, *known)
 
-    async def _refresh(self, account_id: int, exchange: str, cred: str, owner: int, previous: str) -> dict[str, Any]:
+    async def _refresh(self, account_id: int, exchange: str, cred: str, owner: int, previous: str,
+                       failures: int = 0) -> dict[str, Any]:
         cap = self._capability(exchange)
-        fields: dict[str, Any] = {"last_checked_at": self._now()}
+        now = self._now()
+        fields: dict[str, Any] = {"last_checked_at": now}
         try:
             facts = await probe(self.pool, cap.id, cred, self._egress())
             result = assess(cap, facts, self.settings, int(self.clock() * 1000))
@@ -252,21 +269,26 @@ class AccountService:
             cause, forbidden = result.cause, result.forbidden
             fields.update(permissions=facts.permissions, ip_whitelist=facts.ip_whitelist or [],
                           key_created_at=created_at(facts), key_expires_at=expires_at(facts), balances=facts.balances,
-                          warnings=result.warnings)
+                          balances_read_at=now, warnings=result.warnings)
         except ProbeFailed as failed:
             c = failed.classified
+            if c.cause == "sign_center_unavailable":
+                # The platform's outage, not the exchange's nor the key's: answered to the caller, never written
+                # into the account, which keeps its last real status (the monitor retries it with backoff).
+                self._postpone(owner, account_id, failures + 1)
+                raise SignerUnavailable(render_platform_down()) from None
             status, missing, detail, code = c.status, [], c.exchange_message or "", c.code
             cause, forbidden = c.cause, []
-        if status is Status.OK:
-            self.incidents.clear(cap.id, account_id)
-        elif not is_transient(status) and self.incidents.record(cap.id, status, account_id):
-            detail = self.incidents.describe(cap.id, status)
-            self._absolve(cap, status, detail, account_id)
-            status, cause = Status.EXCHANGE_UNAVAILABLE, "exchange_incident"
+        # A key-specific answer stays the key's: it is never relabelled an incident, however many keys get it at
+        # once. Only transient statuses count towards an exchange incident (incidents.py).
+        failures = failures + 1 if is_transient(status) else 0
         message, remedy = self._texts(status, cap, missing, detail, cause, forbidden)
-        fields.update(status=status.value, status_message=message, status_remedy=remedy, status_code=code)
+        fields.update(status=status.value, status_message=message, status_remedy=remedy, status_code=code,
+                      check_failures=failures, claimed_until=None,
+                      next_check_at=now + timedelta(seconds=self.schedule.delay_s(status, failures)))
         with self._db() as db:
             account = Accounts(db).update(owner, account_id, **fields)
+            self.incidents.account_checked(db, cap.id, account_id, status)
             if status.value != previous:
                 severity = "info" if status is Status.OK else ("warning" if is_transient(status) else "critical")
                 Events(db).add(owner, account_id, severity, "status_changed",
@@ -274,33 +296,25 @@ class AccountService:
                                {"from": previous, "to": status.value, "exchange_code": code})
             return account_json(account)
 
-    def _absolve(self, cap: Capability, status: Status, detail: str, except_id: int) -> None:
-        """An incident explains the same failures seen earlier in the window: those keys are not bad either."""
-        message, remedy = self._texts(Status.EXCHANGE_UNAVAILABLE, cap, [], detail)
+    def _postpone(self, owner: int, account_id: int, failures: int) -> None:
+        """Only the schedule moves (the next try, with backoff): status, message and check time stay."""
+        when = self._now() + timedelta(seconds=self.schedule.delay_s(Status.EXCHANGE_UNAVAILABLE, failures))
         with self._db() as db:
-            for account_id in self.incidents.accounts(cap.id, status) - {except_id}:
-                account = _any_account(db, account_id)
-                if account.status != status.value:
-                    continue
-                Accounts(db).update(account.owner_id, account_id, status=Status.EXCHANGE_UNAVAILABLE.value,
-                                    status_message=message, status_remedy=remedy)
-                Events(db).add(account.owner_id, account_id, "warning", "status_changed",
-                               f"Status changed from {status.value} to exchange_unavailable: {message}",
-                               {"from": status.value, "to": "exchange_unavailable", "incident": True})
+            Accounts(db).update(owner, account_id, next_check_at=when, check_failures=failures, claimed_until=None)
 
     async def refresh_many(self, owner_id: int | None, concurrency: int = 16) -> dict[str, Any]:
         """Refresh all of one user's accounts (or every account, owner_id None), concurrently per exchange."""
         with self._db() as db:
             accounts = Accounts(db)
             rows = accounts.list(owner_id) if owner_id is not None else accounts.list_all()
-            targets = [(a.id, a.exchange, a.credential_id, a.owner_id, a.status) for a in rows]
+            targets = [(a.id, a.exchange, a.credential_id, a.owner_id, a.status, a.check_failures) for a in rows]
         limits: dict[str, asyncio.Semaphore] = {}
         counts: dict[str, int] = {}
 
-        async def one(account_id: int, exchange: str, cred: str, owner: int, status: str) -> None:
+        async def one(account_id: int, exchange: str, cred: str, owner: int, status: str, failures: int) -> None:
             sem = limits.setdefault(exchange, asyncio.Semaphore(concurrency))
             async with sem:
-                out = await self._refresh(account_id, exchange, cred, owner, status)
+                out = await self._refresh(account_id, exchange, cred, owner, status, failures)
             counts[out["status"]] = counts.get(out["status"], 0) + 1
 
         await asyncio.gather(*(one(*t) for t in targets))

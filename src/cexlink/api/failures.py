@@ -107,7 +107,7 @@ async def _not_found(request: Request, exc: NotFound) -> JSONResponse:
 
 
 async def _signer_down(request: Request, exc: SignerUnavailable) -> JSONResponse:
-    return JSONResponse(body("sign_center_unavailable", "The Sign Center is unavailable.",
+    return JSONResponse(body("sign_center_unavailable", "The platform's signing service (Sign Center) is unavailable.",
                              "Try again shortly; if it persists, tell the operator."), 503)
 
 

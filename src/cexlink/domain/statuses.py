@@ -112,3 +112,13 @@ def render(status: Status, exchange: str, ips: list[str] | tuple[str, ...] = (),
               "missing": missing or "the required permissions", "detail": f" ({detail})" if detail else "",
               "forbidden": forbidden or "withdrawals"}
     return info.message.format(**fields), info.remedy.format(**fields)
+
+
+# Not a connection status: the platform's own outage. Answered to the caller, never written into an account (its
+# last real status stands), so a user is never told their key or their exchange failed when we did.
+PLATFORM_SIGNER_DOWN = ("The platform's signing service is unavailable, so {exchange} could not be asked; "
+                        "this connection keeps its last known status.")
+
+
+def render_platform_down(exchange: str = "the exchange") -> str:
+    return PLATFORM_SIGNER_DOWN.format(exchange=exchange)

@@ -250,10 +250,14 @@ class SignerClient(_Ops):
 
 
 class AsyncSignerClient(_Ops):
-    """asyncio client over the Unix socket: requests are pipelined on one connection, matched by id."""
+    """asyncio client over the Unix socket: requests are pipelined on one connection, matched by id.
 
-    def __init__(self, socket_path: str | Path) -> None:
+    ``timeout`` bounds connecting and each answer: a frozen Sign Center (stopped, deadlocked) costs a caller that
+    long, then ``SignerUnavailable``; a late answer is dropped (its id is no longer pending)."""
+
+    def __init__(self, socket_path: str | Path, timeout: float = 10.0) -> None:
         self.socket_path = str(socket_path)
+        self.timeout = timeout
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._writer: asyncio.StreamWriter | None = None
@@ -266,7 +270,10 @@ class AsyncSignerClient(_Ops):
         async with self._connecting:
             if self._writer is None or self._writer.is_closing():
                 try:
-                    reader, writer = await asyncio.open_unix_connection(self.socket_path, limit=1 << 20)
+                    reader, writer = await asyncio.wait_for(
+                        asyncio.open_unix_connection(self.socket_path, limit=1 << 20), self.timeout)
+                except TimeoutError:
+                    raise SignerUnavailable(f"the Sign Center did not accept within {self.timeout:g} s") from None
                 except OSError as e:
                     raise SignerUnavailable(f"cannot reach the Sign Center: {e.strerror}") from None
                 self._writer = writer
@@ -294,7 +301,13 @@ class AsyncSignerClient(_Ops):
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[rid] = fut
         writer.write(_line({"id": rid, "op": op, "args": args}))
-        return _result(await fut)
+        try:
+            reply = await asyncio.wait_for(fut, self.timeout)
+        except TimeoutError:
+            raise SignerUnavailable(f"the Sign Center did not answer within {self.timeout:g} s") from None
+        finally:
+            self._pending.pop(rid, None)
+        return _result(reply)
 
     async def close(self) -> None:
         if self._writer is not None:

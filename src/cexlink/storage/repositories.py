@@ -142,7 +142,9 @@ class Accounts:
             key_created_at: datetime | None = None, key_expires_at: datetime | None = None,
             status: Status | str = Status.OK, status_message: str = "", status_remedy: str = "",
             status_code: str | None = None, last_checked_at: datetime | None = None,
-            balances: Mapping[str, Mapping[str, Any]] | None = None, warnings: Sequence[str] = ()) -> ExchangeAccount:
+            balances: Mapping[str, Mapping[str, Any]] | None = None, warnings: Sequence[str] = (),
+            balances_read_at: datetime | None = None, next_check_at: datetime | None = None,
+            check_failures: int = 0) -> ExchangeAccount:
         """A new connection; ``Conflict("exchange_uid")`` if that exchange account is already connected (by
         anyone), ``Conflict("key_fingerprint")`` if the key serves another connection."""
         now = self.clock()
@@ -153,6 +155,7 @@ class Accounts:
             key_created_at=key_created_at, key_expires_at=key_expires_at, status=status,
             status_message=status_message, status_remedy=status_remedy, status_code=status_code,
             last_checked_at=last_checked_at, balances=balances, warnings=warnings,
+            balances_read_at=balances_read_at, next_check_at=next_check_at, check_failures=check_failures,
             created_at=now, updated_at=now)
         with translated(self.s):
             self.s.add(account)
