@@ -14,7 +14,7 @@ from ..errors import AccountRefused
 from .app import SIGNS, Auth
 from .failures import documented
 
-__all__ = ["RevokeKeys", "RevokeKeysResult", "router"]
+__all__ = ["RevokeKeys", "RevokeKeysResult", "revoke_keys", "router"]
 
 router = APIRouter()
 
