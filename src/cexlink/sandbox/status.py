@@ -141,7 +141,10 @@ class SystemStatus:
 
 def failure_body(http: int) -> str:
     """What a gateway in front of the API sends when the service behind it is down: a page, not the API's JSON."""
-    phrase = HTTPStatus(http).phrase if http in HTTPStatus._value2member_map_ else "Server Error"
+    try:
+        phrase = HTTPStatus(http).phrase
+    except ValueError:  # a 5xx with no standard name (e.g. 520)
+        phrase = "Server Error"
     return f"<html><head><title>{http} {phrase}</title></head><body><h1>{http} {phrase}</h1></body></html>"
 
 
