@@ -216,7 +216,7 @@ class AccountService:
                 if other is not None and other.id != account_id:
                     raise self._key_used(cap)
                 try:
-                    account = accounts.swap_credential(owner_id, account_id, old_cred, credential_id=cred,
+                    swapped = accounts.swap_credential(owner_id, account_id, old_cred, credential_id=cred,
                                                        key_fingerprint=stored["key_fingerprint"],
                                                        masked_key=stored["masked_key"],
                                                        **self._key_fields(facts, result, cap))
@@ -224,7 +224,7 @@ class AccountService:
                     if c.field != "key_fingerprint":
                         raise
                     raise self._key_used(cap) from None
-                if account is None:  # another Update API Key (or a Delete) changed the connection meanwhile
+                if swapped is None:  # another Update API Key (or a Delete) changed the connection meanwhile
                     raise self._conflict("key_update_conflict",
                                          "The connection's key was changed by another request while this one was "
                                          "being checked; this key was not saved.",
@@ -240,7 +240,7 @@ class AccountService:
                 if old_status != Status.OK.value:
                     Events(db).add(owner_id, account_id, "info", "status_changed",
                                    f"Status changed from {old_status} to ok", {"from": old_status, "to": "ok"})
-                out = account_json(account)
+                out = account_json(swapped)
         except BaseException:
             await self.signer.revoke(cred)  # the loser's (or a refused) credential never stays live
             raise

@@ -110,7 +110,8 @@ def create_app(service: AccountService, on_shutdown: Any = None, anchor_interval
     def exchanges() -> list[dict[str, Any]]:
         return [c.as_json() for c in CAPABILITIES]
 
-    @app.get("/api/v1/exchanges/status", response_model=ExchangesStatus, responses=PUBLIC)
+    @app.get("/api/v1/exchanges/status", response_model=ExchangesStatus, responses=PUBLIC,
+             response_model_exclude_unset=True)  # an incident says what its evidence knows, no nulls added
     def exchanges_status() -> dict[str, Any]:
         return {"incidents": service.incidents.active()}
 

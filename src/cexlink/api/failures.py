@@ -9,7 +9,7 @@ domain errors (``cexlink.errors``), ``REASON_STATUS`` picks the status of a refu
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -69,14 +69,14 @@ def body(error: str, message: str, remedy: str, field: str | None = None, **fact
     return {"error": error, "message": message, "remedy": remedy, "field": field, **facts}
 
 
-def _field(loc: list[Any]) -> str:
+def _field(loc: Sequence[Any]) -> str:
     """The field a person would fix: the last name in ``loc`` (``["body", "api_key"]`` -> ``api_key``)."""
     names = [str(part) for part in loc if isinstance(part, str)]
     return names[-1] if names else "body"
 
 
 def _invalid(problems: list[dict[str, Any]]) -> JSONResponse:
-    first = problems[0] if problems else {"loc": ["body"], "msg": "invalid"}
+    first: dict[str, Any] = problems[0] if problems else {"loc": ["body"], "msg": "invalid"}
     field = _field(first["loc"])
     message = f"{field}: {first['msg']}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
     return JSONResponse(body("invalid_input", message, _FIX_INPUT, field, detail=problems), 422)

@@ -35,13 +35,12 @@ class NewToken(_Body):
 # ---- answers (2xx bodies), documented in /openapi.json; errors are ``failures.ErrorBody`` ----
 
 class _Answer(BaseModel):
-    pass
+    # An answer is documented, not trimmed: a field the service adds before its model names it still goes out.
+    model_config = ConfigDict(extra="allow")
 
 
 class ExchangeOut(_Answer):
     """A row of the capability table (``exchanges/capabilities.py``): what connecting needs and offers."""
-
-    model_config = ConfigDict(extra="allow")  # the table may grow columns before this model names them
 
     id: str = Field(description="ccxt id")
     name: str
@@ -65,10 +64,16 @@ class ExchangeOut(_Answer):
 
 
 class Incident(_Answer):
+    """An exchange-wide incident: what is known of it varies with its evidence."""
+
     exchange: str
-    status: str
-    accounts: int = Field(description="accounts that failed the same way within the window")
-    window_s: float
+    accounts: int = Field(description="accounts it concerns")
+    id: int | None = None
+    status: str | None = Field(default=None, description="the status the accounts would have had")
+    cause: str | None = None
+    message: str | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
 
 
 class ExchangesStatus(_Answer):
