@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 
 from .up import up
 
-__all__ = ["SUBCOMMANDS", "app", "serve"]
+__all__ = ["SUBCOMMANDS", "app", "serve", "worker"]
 
 # subcommand -> the module and Typer app that implement it
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
