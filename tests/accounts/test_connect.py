@@ -81,7 +81,7 @@ def test_wrong_passphrase(platform: Platform, new_key) -> None:
 def test_expired_key(platform: Platform, new_key) -> None:
     key = new_key("bybit", ips=EGRESS, expires_in_days=-1)
     out = refused(platform, key, "bybit", "key_expired")
-    assert "Update API Key" in out["remedy"]
+    assert "connect with the new key" in out["remedy"]  # nothing was saved: there is no key to update
 
 
 @pytest.mark.parametrize("exchange, missing", [("binance", "Enable Spot & Margin Trading"), ("okx", "Trade"),
@@ -120,7 +120,7 @@ def test_account_already_connected(platform: Platform, new_key) -> None:
     assert connect(platform, first, "okx").status_code == 201
     second = new_key("okx", ips=EGRESS, uid=first["uid"])  # another key on the same exchange account
     out = refused(platform, second, "okx", "account_already_connected", 409)
-    assert out["message"] == "This account is already connected."
+    assert out["message"].startswith("This account is already connected")
     # by another user too, without telling whose it is
     with platform.client("bob") as c:
         r = c.post("/api/v1/accounts", json=body(second, "okx"))

@@ -66,3 +66,38 @@ def test_every_status_renders_a_message_and_a_remedy() -> None:
     for status in Status:
         message, remedy = render(status, "Binance", SETTINGS.egress_ips, missing="Enable Reading")
         assert message and remedy and "{" not in message + remedy
+
+
+def test_permissions_the_platform_never_uses_get_a_least_privilege_warning_not_a_refusal() -> None:
+    wide = facts(permissions=[*BY_ID["binance"].required_permissions, "Enable Futures", "Permits Universal Transfer"])
+    r = assess(BY_ID["binance"], wide, SETTINGS, NOW)
+    assert r.status is Status.OK
+    assert any("never uses: Enable Futures, Permits Universal Transfer" in w and "least privilege" in w
+               for w in r.warnings), r.warnings
+    assert not any("never uses" in w for w in assess(BY_ID["binance"], facts(), SETTINGS, NOW).warnings)
+
+
+def test_refusals_are_worded_for_the_moment_they_are_shown() -> None:
+    import re
+
+    existing_only = re.compile(r"\bRefresh\b|Update API Key|\bhere\b")
+    for status in Status:
+        if status is Status.OK:
+            continue
+        for cause in ("", "withdrawals_enabled", "no_ip_restriction", "kyc_required", "key_ip_or_permission",
+                      "bad_passphrase"):
+            message, remedy = render(status, "Binance", SETTINGS.egress_ips, cause=cause, moment="connect")
+            assert not existing_only.search(message + remedy), (status, cause, message, remedy)
+            message, _ = render(status, "Binance", SETTINGS.egress_ips, cause=cause, moment="update")
+            assert "still uses its previous key" in message
+    _, remedy = render(Status.IP_NOT_WHITELISTED, "Binance", SETTINGS.egress_ips)
+    assert "press Refresh here" in remedy  # an existing connection does have a Refresh button
+
+
+def test_binance_has_no_passphrase_to_blame() -> None:
+    message, remedy = render(Status.INVALID_API_KEY, "Binance", ["203.0.113.7"], cause="key_ip_or_permission",
+                             moment="connect", passphrase=False)
+    assert "deleted or mistyped" in message and "203.0.113.7 is not on the key's IP list" in message
+    assert "passphrase" not in (message + remedy).lower()
+    plain, _ = render(Status.INVALID_API_KEY, "Binance", moment="connect", passphrase=False)
+    assert "passphrase" not in plain

@@ -74,6 +74,13 @@ def assess(cap: Capability, facts: KeyFacts, settings: Settings, now_ms: int) ->
             warnings.append(text + f" Restrict it to: {', '.join(settings.egress_ips)}.")
     else:
         warnings.append(f"{cap.name} cannot bind API keys to IP addresses: anyone holding this key can use it.")
+    unused = [p for p in facts.permissions
+              if p not in cap.required_permissions and p not in cap.forbidden_permissions]
+    if unused:
+        # Least privilege: rights the platform never uses (futures, transfers, options) only widen what a leaked
+        # key could do. A warning, not a refusal: the key works for everything the platform does.
+        warnings.append(f"This key has permissions the platform never uses: {', '.join(unused)}. For least "
+                        f"privilege, turn them off on {cap.name} (API Management, Edit restrictions).")
     if facts.trading_expires_at is not None:
         left = facts.trading_expires_at - now_ms
         if left < 14 * DAY_MS:

@@ -39,7 +39,7 @@ def account_json(a: Any) -> dict[str, Any]:
     return {
         "id": a.id, "exchange": a.exchange, "name": a.name, "exchange_uid": a.exchange_uid,
         "is_sub_account": a.is_sub_account, "credential_id": a.credential_id, "key_fingerprint": a.key_fingerprint,
-        "masked_key": a.masked_key, "permissions": a.permissions, "ip_whitelist": a.ip_whitelist,
+        "masked_key": a.masked_key, "permissions": a.permissions, **_ip_list(a),
         "connected_via": a.connected_via, "key_created_at": iso(a.key_created_at),
         "key_expires_at": iso(a.key_expires_at), "status": a.status, "status_message": a.status_message,
         "status_remedy": a.status_remedy, "status_code": a.status_code, "last_checked_at": iso(a.last_checked_at),
@@ -52,6 +52,16 @@ def account_json(a: Any) -> dict[str, Any]:
         "key_age_days": None if a.key_created_at is None else
         int((datetime.now(UTC) - a.key_created_at).total_seconds() // 86_400),
     }
+
+
+def _ip_list(a: Any) -> dict[str, Any]:
+    """An exchange that does not report a key's IP list (Binance: only whether one is set) shows none, said in
+    words, never an empty list that reads as "no IPs"."""
+    cap = capabilities.get(a.exchange)
+    if cap is not None and cap.ip_whitelist and cap.ip_list_call is None:
+        return {"ip_whitelist": None, "ip_whitelist_note": f"not reported by {cap.name}; the platform checks each "
+                                                           "of its own IPs against the key instead"}
+    return {"ip_whitelist": a.ip_whitelist, "ip_whitelist_note": None}
 
 
 class AccountService:
@@ -81,17 +91,18 @@ class AccountService:
         return list(self.settings.egress_ips) if self.settings.egress_bind else [None]
 
     def _texts(self, status: Status, cap: Capability, missing: list[str], detail: str = "", cause: str = "",
-               forbidden: list[str] | None = None) -> tuple[str, str]:
+               forbidden: list[str] | None = None, moment: str = "existing") -> tuple[str, str]:
         words = ", ".join(missing)
         message, remedy = render(status, cap.name, self.settings.egress_ips, missing=words, detail=detail,
-                                 cause=cause, forbidden=", ".join(forbidden or []))
+                                 cause=cause, forbidden=", ".join(forbidden or []), moment=moment,
+                                 passphrase=cap.passphrase)
         if status is Status.IP_NOT_WHITELISTED and missing and cause != "no_ip_restriction":
             message += f" Not on the key's list: {words}."
         return message, remedy
 
     def _refusal(self, status: Status, cap: Capability, missing: list[str], detail: str, code: str | None,
-                 cause: str, forbidden: list[str] | None = None) -> AccountRefused:
-        message, remedy = self._texts(status, cap, missing, detail, cause, forbidden)
+                 cause: str, forbidden: list[str] | None = None, moment: str = "connect") -> AccountRefused:
+        message, remedy = self._texts(status, cap, missing, detail, cause, forbidden, moment)
         return AccountRefused(status.value, message, remedy,
                               details={"status": status.value, "cause": cause, "missing": missing,
                                        "forbidden": forbidden or [], "exchange_code": code})
@@ -120,18 +131,21 @@ class AccountService:
             raise InputError("name", "must be at most 100 characters")
         return name.strip()
 
-    async def _check_key(self, cap: Capability, credential_id: str) -> tuple[KeyFacts, Assessment]:
-        """Probe and assess a new key; a refusal says exactly what is wrong and what to do."""
+    async def _check_key(self, cap: Capability, credential_id: str,
+                         moment: str = "connect") -> tuple[KeyFacts, Assessment]:
+        """Probe and assess a new key; a refusal says exactly what is wrong and what to do, worded for the moment
+        (``connect``: nothing was saved; ``update``: the connection keeps its previous key)."""
         try:
             facts = await probe(self.pool, cap.id, credential_id, self._egress())
         except ProbeFailed as failed:
             c = failed.classified
             missing = list(self.settings.egress_ips) if c.status is Status.IP_NOT_WHITELISTED else []
-            raise self._refusal(c.status, cap, missing, c.exchange_message or "", c.code, c.cause) from None
+            raise self._refusal(c.status, cap, missing, c.exchange_message or "", c.code, c.cause,
+                                moment=moment) from None
         result = assess(cap, facts, self.settings, int(self.clock() * 1000))
         if result.status is not Status.OK:
             raise self._refusal(result.status, cap, result.missing, result.detail, result.code, result.cause,
-                                result.forbidden)
+                                result.forbidden, moment)
         if facts.is_sub_account and not self.settings.allow_sub_accounts:
             raise self._conflict("sub_account_not_allowed", f"This {cap.name} key belongs to a sub-account.",
                                  "Create the key on the main account, or ask the operator to allow sub-accounts.")
@@ -171,10 +185,9 @@ class AccountService:
                 accounts = Accounts(db)
                 if accounts.by_fingerprint(stored["key_fingerprint"]) is not None:
                     raise self._key_used(cap)
-                if accounts.by_exchange_uid(cap.id, uid) is not None:
-                    raise self._conflict("account_already_connected", "This account is already connected.",
-                                         "You can connect the same exchange account only once. Use Update API Key "
-                                         "on the existing connection to change its key.")
+                existing = accounts.by_exchange_uid(cap.id, uid)
+                if existing is not None:
+                    raise _already_connected(cap, existing, owner_id)
                 try:
                     account = accounts.add(owner_id=owner_id, exchange=cap.id, name=name, exchange_uid=uid,
                                            is_sub_account=bool(facts.is_sub_account), credential_id=cred,
@@ -203,11 +216,12 @@ class AccountService:
         stored = await self._store(owner_id, cap, api_key, secret, passphrase)
         cred = stored["credential_id"]
         try:
-            facts, result = await self._check_key(cap, cred)  # proven first, as in connect
+            facts, result = await self._check_key(cap, cred, "update")  # proven first, as in connect
             new_uid = facts.uid or stored["key_fingerprint"]
             if facts.uid is not None and new_uid != uid:
                 raise self._conflict("key_belongs_to_another_account",
-                                     "This key belongs to another exchange account.",
+                                     "This key belongs to another exchange account. It was not saved: the "
+                                     "connection still uses its previous key.",
                                      f"Create the new key while logged in to the {cap.name} account this connection "
                                      f"is for (uid {uid}).", "api_key")
             with self._db() as db:
@@ -349,6 +363,21 @@ class AccountService:
     def show(self, owner_id: int, account_id: int) -> dict[str, Any]:
         with self._db() as db:
             return account_json(Accounts(db).get(owner_id, account_id))
+
+
+def _already_connected(cap: Capability, existing: Any, owner_id: int) -> AccountRefused:
+    """Names the connection to update when it is the caller's own; says only "another user" otherwise."""
+    if existing.owner_id == owner_id:
+        return AccountRefused(
+            "account_already_connected",
+            f"This account is already connected: it is your connection '{existing.name}' (id {existing.id}).",
+            f"An exchange account can be connected only once. To use this key for it, open '{existing.name}' "
+            f"(id {existing.id}) and use Update API Key there.", details={"account_id": existing.id})
+    return AccountRefused(
+        "account_already_connected",
+        "This account is already connected by another user of the platform.",
+        f"An exchange account can be connected only once. If it is yours, ask whoever connected it to delete that "
+        f"connection, or contact support; connect another {cap.name} account otherwise.")
 
 
 def _any_account(db: Session, account_id: int) -> Any:
