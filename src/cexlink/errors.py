@@ -20,7 +20,6 @@ beside the code that raises it when only that code needs it; the tree is one all
     │   └── Conflict                 [storage.errors] a uniqueness rule was broken; ``field`` names the column
     ├── ProbeFailed                  [exchanges.probes] the exchange refused the key; ``classified`` says why
     ├── Unauthorized                 [api.failures] no valid API token (the REST API's 401)
-    ├── ApiError                     [cli_client] the CLI's view of an error answer of the REST API (its shape)
     ├── ApiError                     [cli_client] the CLI's view of an API error answer (or of no answer)
     ├── SealBroken                   [signer.keystore] a ciphertext does not open under its binding
     ├── KekError                     [signer.kek] the key-encryption key cannot do what was asked
