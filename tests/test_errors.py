@@ -48,6 +48,7 @@ def _drawing() -> dict[str, Drawn]:
         del stack[depth:]
         parent = stack[-1] if stack else None
         stack.append(m["name"])
+        assert m["name"] not in drawn, f"{m['name']} is drawn twice"
         drawn[m["name"]] = Drawn(m["name"], "cexlink." + (m["module"] or "errors"), parent or "")
     for line in outside.splitlines():
         m = re.match(r"^    (?P<name>_?[A-Z]\w*)\s+\[(?P<module>[\w.]+)\]", line)
