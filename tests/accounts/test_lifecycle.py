@@ -147,7 +147,7 @@ def test_delete_refused_while_in_use_then_removes_everything(platform: Platform,
         SmartTrades(db).set_status(alice, trade.id, "cancelled")
         Orders(db).set_status(alice, order.id, "canceled")
     with platform.client() as c:
-        r = c.delete(f"/api/v1/accounts/{account['id']}")
+        r = c.delete(f"/api/v1/accounts/{account['id']}?confirm=true")
         assert r.status_code == 200, r.text
         assert "Delete the API key on Bybit too" in r.json()["reminder"]
         assert c.get(f"/api/v1/accounts/{account['id']}").status_code == 404

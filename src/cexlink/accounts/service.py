@@ -23,6 +23,7 @@ from ..exchanges.capabilities import Capability
 from ..exchanges.probes import ExchangePool, KeyFacts, ProbeFailed, probe
 from ..storage.errors import Conflict
 from ..storage.repositories import Accounts, Events
+from . import deletion
 from .assess import Assessment, assess, created_at, expires_at
 from .incidents import Incidents
 from .monitor import Schedule
@@ -336,23 +337,37 @@ class AccountService:
 
     # ---- delete ----
 
-    async def delete(self, owner_id: int, account_id: int) -> dict[str, Any]:
+    async def delete(self, owner_id: int, account_id: int, confirm: bool = False,
+                     cancel_orders: bool = False) -> dict[str, Any]:
+        """Delete after confirmation, naming what goes with it; refused while anything still uses the connection.
+        The platform's orders still resting on the exchange (funds locked) are found first, and cancelled with
+        the delete when asked (``cancel_orders``)."""
         with self._db() as db:
-            accounts = Accounts(db)
-            account = accounts.get(owner_id, account_id)
+            account = Accounts(db).get(owner_id, account_id)
             cap = self._capability(account.exchange)
-            active = {k: v for k, v in accounts.active_consumers(owner_id, account_id).items() if v}
-            if active:
-                what = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in active.items())
-                raise AccountRefused("active_consumers", f"This account is still in use: {what}.",
-                                     "Stop the bots and close or cancel the active deals, SmartTrades and orders "
-                                     "first, then delete the connection.", details={"active": active})
             cred, name = account.credential_id, account.name
-            accounts.delete(owner_id, account_id)
+            inv = deletion.inventory(db, owner_id, account_id, name)
+        ex = await self.pool.instance(cap.id, cred, self._egress()[0]) if inv.orders else None
+        if ex is not None:
+            await deletion.find_resting(ex, inv)
+        refused = deletion.in_use(inv, {}, cancel_orders) or (None if confirm else deletion.confirmation_needed(inv))
+        if refused is not None:
+            raise refused
+        cancelled: list[str] = []
+        with self._db() as db:
+            if ex is not None and cancel_orders:
+                cancelled = await deletion.cancel_resting(ex, db, owner_id, inv)
+            Accounts(db).delete(owner_id, account_id)
             Events(db).add(owner_id, None, "info", "deleted", f"{cap.name} connection '{name}' deleted",
-                           {"account_id": account_id})
+                           {"account_id": account_id, "cancelled_orders": cancelled})
         await self.signer.revoke(cred)
-        return {"deleted": True, "reminder": DELETE_REMINDER.format(exchange=cap.name)}
+        out: dict[str, Any] = {"deleted": True, "reminder": DELETE_REMINDER.format(exchange=cap.name),
+                               "cancelled_orders": cancelled}
+        if inv.check_failed:
+            out["open_orders_unchecked"] = (f"{cap.name} could not be asked for open orders ({inv.check_failed}): "
+                                            f"check on {cap.name} that none of the platform's orders still rest "
+                                            "there, and cancel them.")
+        return out
 
     # ---- reading ----
 

@@ -151,8 +151,9 @@ def create_app(service: AccountService, on_shutdown: Any = None, anchor_interval
         return await service.refresh_many(None if all else me.id)
 
     @app.delete("/api/v1/accounts/{account_id}", response_model=Deleted, responses=SIGNS)
-    async def delete(account_id: Id, me: Auth) -> dict[str, Any]:
-        return await service.delete(me.id, account_id)
+    async def delete(account_id: Id, me: Auth, confirm: bool = False, cancel_orders: bool = False) -> dict[str, Any]:
+        # Without confirm=true: 409 listing what would be deleted, and nothing changes.
+        return await service.delete(me.id, account_id, confirm=confirm, cancel_orders=cancel_orders)
 
     @app.get("/api/v1/accounts/{account_id}/events", response_model=list[Event], responses=BY_ID)
     def account_events(account_id: Id, me: Auth) -> list[dict[str, Any]]:

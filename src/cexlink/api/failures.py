@@ -57,7 +57,7 @@ class Unauthorized(CexlinkError):
 REASON_STATUS: dict[str, int] = {
     **{s.value: 503 if is_transient(s) else 400 for s in Status},
     "account_already_connected": 409, "key_already_used": 409, "key_belongs_to_another_account": 409,
-    "active_consumers": 409, "key_update_conflict": 409,
+    "active_consumers": 409, "key_update_conflict": 409, "confirmation_required": 409, "cancel_failed": 409,
     "sub_account_not_allowed": 400,
     "forbidden": 403,
 }
