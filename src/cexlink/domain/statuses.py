@@ -120,7 +120,7 @@ MOMENTS: dict[str, dict[str, str]] = {
         "retry": "then press Refresh here",
         "replace": "then use Update API Key here to replace it in place (do not delete this connection: that "
                    "would remove its bots and history)",
-        "auto": "Nothing to do: your key is fine and the platform retries automatically",
+        "auto": "Your key is fine. Nothing to do: the platform retries automatically",
         "later": "Press Refresh in a few minutes",
         "note": ""},
     "connect": {
