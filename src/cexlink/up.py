@@ -90,6 +90,18 @@ def _demo_user(data_dir: Path) -> str:
     return token
 
 
+def _cli_setup(data_dir: Path, api_url: str, token: str) -> str:
+    """Write the CLI's config file (mode 600) and return the one line that sets the CLI up."""
+    from .cli_client import LOCAL_CONFIG, write_config
+
+    path = data_dir / "cli.json"
+    write_config(path, api_url, token)
+    here = path.resolve() == LOCAL_CONFIG.resolve()  # the CLI reads var/cli.json from this directory
+    note = "set up from this directory already" if here else f"or: export CEXLINK_CLI_CONFIG={path.resolve()}"
+    return (f"CLI:              export CEXLINK_URL={api_url} CEXLINK_TOKEN={token}   "
+            f"({note}; then: cexlink accounts list)")
+
+
 def up(
     port: Annotated[int, typer.Option(help="Sandbox exchange port.")] = 8600,
     api_port: Annotated[int, typer.Option(help="API server port.")] = 8700,
@@ -126,6 +138,7 @@ def up(
         typer.echo(f"  try: curl -H 'Authorization: Bearer {token}' {api_url}/api/v1/accounts")
         typer.echo(f"sandbox exchange: {sandbox.url}   (admin API {sandbox.url}/sandbox/v1/health)")
         typer.echo(f"Sign Center:      unix socket {sock} (audit log in {data_dir / 'signer'})")
+        typer.echo(_cli_setup(data_dir, api_url, token))
         for exchange, d in demo.items():
             account = connected.get(d["uid"], {})
             typer.echo(f"  demo {exchange:8} uid={d['uid']} account={account.get('id', '-')} "

@@ -1,73 +1,159 @@
-"""``cexlink accounts …`` and ``cexlink users …``: the same service layer as the REST API, from a terminal.
+"""``cexlink accounts …`` and ``cexlink users tokens …``: a client of the REST API, for people and scripts.
 
-The caller is identified by an API token (``--token`` or ``CEXLINK_TOKEN``), as over HTTP. Secrets are never
-taken as plain arguments (they would land in shell history and process lists): they are prompted for without
-echo, or read from a file or standard input (``--secret-file -``).
+Server and token: ``--url``/``CEXLINK_URL`` and ``--token``/``CEXLINK_TOKEN``, else the config file ``cexlink up``
+writes (see ``cli_client.py``), so it works from any machine and answers exactly what the API answers. Output is a
+table by default, the API's JSON with ``--json``; an error is one line with its remedy on stderr and a non-zero
+exit (``cli_client.EXIT_CODES``). Secrets are never taken as plain arguments (they would land in shell history and
+process lists): they are prompted for without echo, or read from a file or standard input (``--secret-file -``).
+
+``cexlink users create`` is the operator's command on the server itself (the API has no route to create users):
+it writes the app database named by ``CEXLINK_DATABASE_URL``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
-from ..config import Settings
-from ..errors import CexlinkError, InputError
+from ..cli_client import ApiClient, ApiError, exit_code, resolve_config
 
-__all__ = ["app", "connect", "create_user", "delete", "list_", "refresh", "show", "tokens_app", "tokens_create",
-           "tokens_list", "tokens_revoke", "update_key", "users_app"]
+__all__ = ["app", "connect", "create_user", "delete", "events", "list_", "refresh", "show", "tokens_app",
+           "tokens_create", "tokens_list", "tokens_revoke", "update_key", "users_app"]
 
-app = typer.Typer(help="Exchange accounts (connections): connect, update-key, refresh, list, show, delete.",
+app = typer.Typer(help="Exchange accounts (connections): list, show, connect, update-key, refresh, delete, events.",
                   no_args_is_help=True)
 users_app = typer.Typer(help="Platform users and their API tokens.", no_args_is_help=True)
 
-Token = Annotated[str, typer.Option(envvar="CEXLINK_TOKEN", help="Your API token (or CEXLINK_TOKEN).")]
+Token = Annotated[str | None, typer.Option(envvar="CEXLINK_TOKEN", show_default=False,
+                                           help="Your API token (or CEXLINK_TOKEN, or the CLI config file).")]
+Url = Annotated[str | None, typer.Option(envvar="CEXLINK_URL", show_default=False,
+                                         help="The cexlink API (or CEXLINK_URL, or the CLI config file).")]
+Json = Annotated[bool, typer.Option("--json", help="The API's JSON answer, for scripts.")]
 
 
-def _out(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str))
+def _console() -> Console:
+    # A pipe gets a wide table rather than one cut at 80 columns (a person may grep it).
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
 
 
-def _fail(code: int, body: dict[str, Any]) -> None:
-    typer.echo(json.dumps(body, indent=2), err=True)
-    raise typer.Exit(code)
+def _fail(error: ApiError) -> NoReturn:
+    typer.echo(error.line(), err=True)
+    raise typer.Exit(exit_code(error))
 
 
-def _run(token: str, action: Callable[[Any, int], Awaitable[Any] | Any]) -> None:
-    """Build the service from settings, resolve the token to a user, run one action, map errors to exits."""
-    from ..accounts.service import AccountRefused
-    from ..storage.errors import NotFound
-    from ..storage.repositories import Users
-    from ..wiring import build_service, close_service
-
-    async def main() -> Any:
-        service = build_service(Settings.from_env())
-        try:
-            with service.sessions() as db, db.begin():
-                user = Users(db).user_for_token(token) if token else None
-            if user is None:
-                _fail(3, {"detail": "a valid API token is required (--token or CEXLINK_TOKEN)"})
-            result = action(service, user.id)  # type: ignore[union-attr]
-            return await result if asyncio.iscoroutine(result) else result
-        finally:
-            await close_service(service)
-
+def _call(url: str | None, token: str | None, as_json: bool, request: Callable[[ApiClient], Any],
+          render: Callable[[Any], None]) -> None:
+    """One API request: JSON out with --json, else the rendering; an error as one line and its exit code."""
     try:
-        _out(asyncio.run(main()))
-    except InputError as e:
-        _fail(2, {"detail": [{"loc": ["body", e.field], "msg": e.message}]})
-    except AccountRefused as e:
-        _fail(4, e.as_json())
-    except NotFound:
-        _fail(5, {"detail": "no such exchange account"})
-    except CexlinkError as e:
-        _fail(1, {"detail": f"{type(e).__name__}: {e}"})
+        with ApiClient(resolve_config(url, token)) as api:
+            data = request(api)
+    except ApiError as e:
+        _fail(e)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        render(data)
 
+
+# ---- rendering ----
+
+# A connection status -> what the user has to do, in a few words (the full remedy is in `accounts show`).
+# Transient statuses need nothing from the user: the platform retries.
+NEEDS_ACTION: dict[str, str] = {
+    "ok": "", "invalid_api_key": "Update API Key", "insufficient_permissions": "Fix key permissions",
+    "ip_not_whitelisted": "Whitelist the platform's IPs", "agreement_required": "Accept the API agreement",
+    "key_expired": "New key, then Update API Key", "revoked": "New key, then Update API Key",
+    "account_suspended": "Lift the exchange's restriction", "exchange_maintenance": "", "rate_limited": "",
+    "clock_skew": "", "exchange_unavailable": "", "unknown": "Refresh later",
+}
+KEY_STATE_ACTION = {"expire_soon": "Rotate the key soon", "expired": "Rotate the key"}
+
+
+def needs_action(account: dict[str, Any]) -> str:
+    action = NEEDS_ACTION.get(account.get("status", ""), "See `accounts show`")
+    return action or KEY_STATE_ACTION.get(account.get("key_state") or "", "") or "-"
+
+
+def _balances(account: dict[str, Any]) -> str:
+    balances = account.get("balances") or {}
+    text = ", ".join(f"{asset} {amounts.get('total', amounts.get('free', '?'))}"
+                     for asset, amounts in sorted(balances.items())) or "-"
+    return text + (" (stale)" if balances and account.get("balances_stale") else "")
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    table = Table(title=title, show_lines=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("-" if v is None or v == "" else str(v) for v in row))
+    _console().print(table)
+
+
+def _accounts(accounts: list[dict[str, Any]]) -> None:
+    if not accounts:
+        typer.echo("No exchange accounts yet: connect one with `cexlink accounts connect`.")
+        return
+    _table("Exchange accounts", ["ID", "Exchange", "Name", "Status", "Needs action", "Key", "Balances", "Checked"],
+           [[a["id"], a["exchange"], a["name"], a["status"], needs_action(a), a.get("masked_key"), _balances(a),
+             a.get("last_checked_at")] for a in accounts])
+
+
+ACCOUNT_FIELDS = [("Exchange", "exchange"), ("Name", "name"), ("Exchange uid", "exchange_uid"),
+                  ("Status", "status"), ("Message", "status_message"), ("Remedy", "status_remedy"),
+                  ("Key", "masked_key"), ("Key state", "key_state"), ("Key created", "key_created_at"),
+                  ("Key expires", "key_expires_at"), ("Permissions", "permissions"), ("IP whitelist", "ip_whitelist"),
+                  ("Connected via", "connected_via"), ("Last checked", "last_checked_at"),
+                  ("Next check", "next_check_at"), ("Balances read", "balances_read_at"), ("Warnings", "warnings")]
+
+
+def _account(a: dict[str, Any]) -> None:
+    rows = [[label, ", ".join(map(str, a[key])) if isinstance(a.get(key), list) else a.get(key)]
+            for label, key in ACCOUNT_FIELDS if key in a]
+    rows.insert(4, ["Needs action", needs_action(a)])
+    rows.append(["Balances", _balances(a)])
+    _table(f"Exchange account {a['id']}", ["Field", "Value"], rows)
+
+
+def _refreshed(summary: dict[str, Any]) -> None:
+    statuses = ", ".join(f"{status} {n}" for status, n in sorted(summary.get("statuses", {}).items())) or "none"
+    typer.echo(f"Refreshed {summary.get('refreshed', 0)} account(s): {statuses}.")
+
+
+def _deleted(answer: dict[str, Any]) -> None:
+    typer.echo("Deleted." if answer.get("deleted") else "Not deleted.")
+    if answer.get("reminder"):
+        typer.echo(answer["reminder"])
+
+
+def _events(events: list[dict[str, Any]]) -> None:
+    if not events:
+        typer.echo("No events.")
+        return
+    _table("Events", ["Time", "Severity", "Kind", "Account", "Message"],
+           [[e["time"], e["severity"], e["kind"], e.get("account_id"), e["message"]] for e in events])
+
+
+def _tokens(tokens: list[dict[str, Any]]) -> None:
+    _table("API tokens", ["ID", "User", "Label", "Status", "Created", "Last used", "Expires"],
+           [[t["id"], t["user_id"], t["label"], t["status"], t.get("created_at"), t.get("last_used_at"),
+             t.get("expires_at")] for t in tokens])
+
+
+def _created_token(t: dict[str, Any]) -> None:
+    _tokens([t])
+    typer.echo(f"Token (shown this once; store it now): {t['token']}")
+
+
+# ---- secrets: never from argv ----
 
 def _secret(value_file: Path | None, prompt: str, required: bool = True) -> str | None:
     if value_file is not None:
@@ -81,132 +167,149 @@ def _secret(value_file: Path | None, prompt: str, required: bool = True) -> str 
 SecretFile = Annotated[Path | None, typer.Option(help="Read the secret from this file ('-' for stdin); "
                                                       "default: prompt without echo.")]
 PassFile = Annotated[Path | None, typer.Option(help="Read the passphrase from this file ('-' for stdin).")]
+AccountId = Annotated[int, typer.Argument(help="The connection's id (from `accounts list`).")]
+
+
+def _key_body(api_key: str, secret_file: Path | None, passphrase_file: Path | None, passphrase: bool
+              ) -> dict[str, Any]:
+    body: dict[str, Any] = {"api_key": api_key, "secret": _secret(secret_file, "Secret")}
+    phrase = _secret(passphrase_file, "Passphrase", required=passphrase)
+    if phrase:
+        body["passphrase"] = phrase
+    return body
+
+
+# ---- accounts ----
+
+@app.command("list")
+def list_(token: Token = None, url: Url = None, as_json: Json = False) -> None:
+    """Your connections: status, what needs doing, masked key, balances."""
+    _call(url, token, as_json, lambda api: api.call("GET", "/accounts"), _accounts)
 
 
 @app.command()
-def connect(token: Token, exchange: Annotated[str, typer.Option(help="ccxt id: binance, okx, bybit, …")],
+def show(account_id: AccountId, token: Token = None, url: Url = None, as_json: Json = False) -> None:
+    """One connection, with its message and remedy."""
+    _call(url, token, as_json, lambda api: api.call("GET", f"/accounts/{account_id}"), _account)
+
+
+@app.command()
+def connect(exchange: Annotated[str, typer.Option(help="ccxt id: binance, okx, bybit, …")],
             name: Annotated[str, typer.Option(help="A name for this connection.")],
             api_key: Annotated[str, typer.Option(help="The API key (not secret).")],
             secret_file: SecretFile = None, passphrase_file: PassFile = None,
-            passphrase: Annotated[bool, typer.Option(help="Prompt for a passphrase (OKX, KuCoin).")] = False) -> None:
+            passphrase: Annotated[bool, typer.Option(help="Prompt for a passphrase (OKX, KuCoin).")] = False,
+            token: Token = None, url: Url = None, as_json: Json = False) -> None:
     """Connect an exchange account by API key; the key is checked on the spot."""
-    secret = _secret(secret_file, "Secret")
-    phrase = _secret(passphrase_file, "Passphrase", required=passphrase)
-    _run(token, lambda s, uid: s.connect(uid, exchange, name, api_key, secret, phrase))
+    body = {"exchange": exchange, "name": name, **_key_body(api_key, secret_file, passphrase_file, passphrase)}
+    _call(url, token, as_json, lambda api: api.call("POST", "/accounts", json_body=body), _account)
 
 
 @app.command("update-key")
-def update_key(token: Token, account_id: Annotated[int, typer.Argument(help="The connection's id.")],
-               api_key: Annotated[str, typer.Option(help="The new API key.")], secret_file: SecretFile = None,
-               passphrase_file: PassFile = None,
-               passphrase: Annotated[bool, typer.Option(help="Prompt for a passphrase.")] = False) -> None:
+def update_key(account_id: AccountId, api_key: Annotated[str, typer.Option(help="The new API key.")],
+               secret_file: SecretFile = None, passphrase_file: PassFile = None,
+               passphrase: Annotated[bool, typer.Option(help="Prompt for a passphrase.")] = False,
+               token: Token = None, url: Url = None, as_json: Json = False) -> None:
     """Replace the key of a connection in place: bots, deals, history and statistics stay."""
-    secret = _secret(secret_file, "Secret")
-    phrase = _secret(passphrase_file, "Passphrase", required=passphrase)
-    _run(token, lambda s, uid: s.update_key(uid, account_id, api_key, secret, phrase))
+    body = _key_body(api_key, secret_file, passphrase_file, passphrase)
+    _call(url, token, as_json, lambda api: api.call("PUT", f"/accounts/{account_id}/api-key", json_body=body),
+          _account)
 
 
 @app.command()
-def refresh(token: Token, account_id: Annotated[int | None, typer.Argument(help="One connection (default: all of "
-                                                                                "yours).")] = None) -> None:
+def refresh(account_id: Annotated[int | None, typer.Argument(help="One connection (default: all of yours).")] = None,
+            all_: Annotated[bool, typer.Option("--all", help="All of your connections (the default).")] = False,
+            all_users: Annotated[bool, typer.Option("--all-users", help="Administrators: every user's.")] = False,
+            token: Token = None, url: Url = None, as_json: Json = False) -> None:
     """Re-probe a connection (or all of yours): permissions, IPs, balances, status."""
-    if account_id is None:
-        _run(token, lambda s, uid: s.refresh_many(uid))
+    if account_id is not None and (all_ or all_users):
+        _fail(ApiError(422, "invalid_input", "give an account id or --all/--all-users, not both",
+                       "Drop the id to refresh them all, or drop --all to refresh one.", "account_id"))
+    if account_id is not None:
+        _call(url, token, as_json, lambda api: api.call("POST", f"/accounts/{account_id}/refresh"), _account)
     else:
-        _run(token, lambda s, uid: s.refresh(uid, account_id))
-
-
-@app.command("list")
-def list_(token: Token) -> None:
-    """Your connections."""
-    _run(token, lambda s, uid: s.list(uid))
+        params = {"all": "true"} if all_users else None
+        _call(url, token, as_json, lambda api: api.call("POST", "/accounts/refresh", params=params), _refreshed)
 
 
 @app.command()
-def show(token: Token, account_id: int) -> None:
-    """One connection."""
-    _run(token, lambda s, uid: s.show(uid, account_id))
+def delete(account_id: AccountId,
+           yes: Annotated[bool, typer.Option("--yes", help="Confirm without being asked.")] = False,
+           token: Token = None, url: Url = None, as_json: Json = False) -> None:
+    """Delete a connection with its bots and history (refused while bots, deals, SmartTrades or orders are active)."""
+    if not yes and not typer.confirm(f"Delete exchange account {account_id} with its bots, deal and SmartTrade "
+                                     "history and statistics?", default=False, err=True):
+        _fail(ApiError(0, "not_confirmed", "nothing deleted", "Answer y, or pass --yes.", "yes"))
+    _call(url, token, as_json,
+          lambda api: api.call("DELETE", f"/accounts/{account_id}", params={"confirm": "true"}), _deleted)
 
 
 @app.command()
-def delete(token: Token, account_id: int) -> None:
-    """Delete a connection (refused while bots, deals, SmartTrades or orders are active)."""
-    _run(token, lambda s, uid: s.delete(uid, account_id))
+def events(account_id: Annotated[int | None, typer.Argument(help="One connection's (default: all yours).")] = None,
+           token: Token = None, url: Url = None, as_json: Json = False) -> None:
+    """What you must be told: key revoked, status changed, key due for rotation, incidents."""
+    path = "/events" if account_id is None else f"/accounts/{account_id}/events"
+    _call(url, token, as_json, lambda api: api.call("GET", path), _events)
 
+
+# ---- users ----
 
 @users_app.command("create")
-def create_user(name: str, admin: Annotated[bool, typer.Option(help="An administrator.")] = False) -> None:
-    """Create a user and print its first API token (shown once)."""
+def create_user(name: str, admin: Annotated[bool, typer.Option(help="An administrator.")] = False,
+                as_json: Json = False) -> None:
+    """On the server: create a user and print its first API token (shown once). Writes CEXLINK_DATABASE_URL."""
+    from ..config import Settings
+    from ..errors import CexlinkError
     from ..storage.repositories import Users
     from ..wiring import open_database
 
-    _engine, sessions = open_database(Settings.from_env())
-    with sessions() as db, db.begin():
-        users = Users(db)
-        if users.by_name(name) is not None:
-            _fail(2, {"detail": [{"loc": ["name"], "msg": "a user with this name exists"}]})
-        user = users.create(name, is_admin=admin)
-        token = users.issue_token(user.id, "cli")
-        _out({"user_id": user.id, "name": name, "token": token})
+    try:
+        _engine, sessions = open_database(Settings.from_env())
+        with sessions() as db, db.begin():
+            users = Users(db)
+            if users.by_name(name) is not None:
+                _fail(ApiError(422, "invalid_input", f"name: a user named {name!r} exists",
+                               "Choose another name, or create a token for that user with `cexlink users tokens "
+                               "create`.", "name"))
+            user = users.create(name, is_admin=admin)
+            token = users.issue_token(user.id, "cli")
+    except CexlinkError as e:  # a setting missing or malformed: its message names the variable
+        _fail(ApiError(0, "config_error", str(e), "Fix that setting and run the command again."))
+    answer = {"user_id": user.id, "name": name, "token": token}
+    if as_json:
+        typer.echo(json.dumps(answer, indent=2))
+    else:
+        typer.echo(f"Created user {name!r} (id {user.id}{', administrator' if admin else ''}).")
+        typer.echo(f"API token (shown this once): {token}")
 
 
 tokens_app = typer.Typer(help="API tokens: list, create (shown once), revoke. Yours; an administrator's: anyone's.",
                          no_args_is_help=True)
 users_app.add_typer(tokens_app, name="tokens")
 
-
-def _run_db(token: str, action: Callable[[Any, Any], Any]) -> None:
-    """Resolve the token to a user, run one action in one transaction of the app database, map errors to exits
-    (the same codes as ``_run``). Tokens need no Sign Center."""
-    from ..accounts.service import AccountRefused
-    from ..storage.db import make_engine, make_session_factory, migrate
-    from ..storage.errors import NotFound
-    from ..storage.repositories import Users
-
-    engine = make_engine(Settings.from_env().database_url)
-    try:
-        migrate(engine)
-        with make_session_factory(engine)() as db, db.begin():
-            user = Users(db).user_for_token(token) if token else None
-            if user is None:
-                _fail(3, {"detail": "a valid API token is required (--token or CEXLINK_TOKEN)"})
-            _out(action(db, user))
-    except InputError as e:
-        _fail(2, {"detail": [{"loc": ["body", e.field], "msg": e.message}]})
-    except AccountRefused as e:
-        _fail(4, e.as_json())
-    except NotFound as e:
-        _fail(5, {"detail": f"no such {e.what}"})
-    finally:
-        engine.dispose()
-
-
 UserId = Annotated[int | None, typer.Option(help="Administrators: another user's tokens (default: yours; list: "
                                                  "everyone's for an administrator).")]
 
 
 @tokens_app.command("list")
-def tokens_list(token: Token, user_id: UserId = None) -> None:
+def tokens_list(user_id: UserId = None, token: Token = None, url: Url = None, as_json: Json = False) -> None:
     """Tokens with their label, creation, last use, expiry and status (never the token itself)."""
-    from .tokens import list_tokens
-
-    _run_db(token, lambda db, me: list_tokens(db, me.id, me.is_admin, user_id))
+    params = {"user_id": user_id} if user_id is not None else None
+    _call(url, token, as_json, lambda api: api.call("GET", "/tokens", params=params), _tokens)
 
 
 @tokens_app.command("create")
-def tokens_create(token: Token, label: Annotated[str, typer.Option(help="What the token is for.")] = "",
+def tokens_create(label: Annotated[str, typer.Option(help="What the token is for.")] = "",
                   expires_in_days: Annotated[float | None, typer.Option(help="Refused after this many days "
                                                                              "(default: until revoked).")] = None,
-                  user_id: UserId = None) -> None:
+                  user_id: UserId = None, token: Token = None, url: Url = None, as_json: Json = False) -> None:
     """A new token, printed this once: only its hash is stored."""
-    from .tokens import create_token
-
-    _run_db(token, lambda db, me: create_token(db, me.id, me.is_admin, label, expires_in_days, user_id))
+    body = {"label": label, "expires_in_days": expires_in_days, "user_id": user_id}
+    _call(url, token, as_json, lambda api: api.call("POST", "/tokens", json_body=body), _created_token)
 
 
 @tokens_app.command("revoke")
-def tokens_revoke(token: Token, token_id: Annotated[int, typer.Argument(help="The token's id (from list).")]) -> None:
+def tokens_revoke(token_id: Annotated[int, typer.Argument(help="The token's id (from list).")],
+                  token: Token = None, url: Url = None, as_json: Json = False) -> None:
     """Revoke a token: refused at once by every API server."""
-    from .tokens import revoke_token
-
-    _run_db(token, lambda db, me: revoke_token(db, me.id, me.is_admin, token_id))
+    _call(url, token, as_json, lambda api: api.call("DELETE", f"/tokens/{token_id}"), lambda t: _tokens([t]))
