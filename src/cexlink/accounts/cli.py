@@ -24,8 +24,8 @@ from rich.table import Table
 
 from ..cli_client import ApiClient, ApiError, exit_code, resolve_config
 
-__all__ = ["app", "connect", "create_user", "delete", "events", "list_", "refresh", "show", "tokens_app",
-           "tokens_create", "tokens_list", "tokens_revoke", "update_key", "users_app"]
+__all__ = ["app", "connect", "create_user", "delete", "events", "list_", "needs_action", "refresh", "show",
+           "tokens_app", "tokens_create", "tokens_list", "tokens_revoke", "update_key", "users_app"]
 
 app = typer.Typer(help="Exchange accounts (connections): list, show, connect, update-key, refresh, delete, events.",
                   no_args_is_help=True)
