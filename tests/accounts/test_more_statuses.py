@@ -35,10 +35,12 @@ def test_revoked_rate_limited_and_unknown(sandbox, new_key, admin, tmp_path: Pat
             assert out["status"] == "rate_limited" and "Your key is fine" in out["status_remedy"], out
             assert c.post(f"/api/v1/accounts/{accounts['bybit']['id']}/refresh").json()["status"] == "ok"
 
-            # unknown: the platform cannot ask (its Sign Center is down); nothing is blamed on the key
+            # The platform cannot ask (its Sign Center is down): the platform's status, answered (503) and never
+            # written into the account, which keeps its last real status (issue 17)
             platform.signer.stop()
-            out = c.post(f"/api/v1/accounts/{accounts['okx']['id']}/refresh").json()
-            assert out["status"] == "unknown", out
+            r = c.post(f"/api/v1/accounts/{accounts['okx']['id']}/refresh")
+            assert r.status_code == 503 and r.json()["error"] == "sign_center_unavailable", r.text
+            assert c.get(f"/api/v1/accounts/{accounts['okx']['id']}").json()["status"] == "ok"
             platform.signer = start_signer(tmp_path, sandbox.url, name="platform-signer",
                                            data_dir=platform.signer.data_dir, extra=SIGNER_EGRESS)
             assert c.post(f"/api/v1/accounts/{accounts['okx']['id']}/refresh").json()["status"] == "ok"
