@@ -13,6 +13,7 @@ it writes the app database named by ``CEXLINK_DATABASE_URL``.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -89,12 +90,24 @@ def _balances(account: dict[str, Any]) -> str:
     return text + (" (stale)" if balances and account.get("balances_stale") else "")
 
 
+def _cell(value: Any) -> str:
+    if value is None or value == "":
+        return "-"
+    text = str(value)
+    if ISO_TIME.fullmatch(text):  # a time: to the second, in UTC as the API gives it
+        return text[:10] + " " + text[11:19] + " UTC"
+    return text
+
+
+ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)")
+
+
 def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     table = Table(title=title, show_lines=False)
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*("-" if v is None or v == "" else str(v) for v in row))
+        table.add_row(*(_cell(v) for v in row))
     _console().print(table)
 
 
