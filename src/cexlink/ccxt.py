@@ -65,7 +65,7 @@ def _args(exchange: Any, api: Any, method: str, path: str, params: Any) -> dict[
             "path": path, "params": params, "context": _context(exchange)}
 
 
-def _marker(base: type, exchange: Any, path: str, api: Any, method: str, params: Any) -> dict[str, Any]:
+def _marker(base: Any, exchange: Any, path: str, api: Any, method: str, params: Any) -> dict[str, Any]:
     """A request for the forwarding session: the URL for logs and errors, the call for the Sign Center."""
     args = _args(exchange, api, method, path, copy.deepcopy(params))
     egress = getattr(exchange, "_cexlink_egress", None)
@@ -75,7 +75,7 @@ def _marker(base: type, exchange: Any, path: str, api: Any, method: str, params:
     return {"url": shown["url"], "method": method, "headers": {FORWARD_HEADER: json.dumps(args)}, "body": None}
 
 
-def _without_signer(base: type, exchange: Any, path: str, api: Any, method: str, params: Any,
+def _without_signer(base: Any, exchange: Any, path: str, api: Any, method: str, params: Any,
                     rest: tuple[Any, ...]) -> dict[str, Any] | None:
     """The request built on the caller's side, if this one needs no signature from the Sign Center: public
     calls (no credentials at all), and the marker of a forwarded exchange."""
@@ -86,7 +86,7 @@ def _without_signer(base: type, exchange: Any, path: str, api: Any, method: str,
     return None
 
 
-def _sync_class(base: type) -> type:
+def _sync_class(base: Any) -> type:
     def sign(self: Any, path: str, api: Any = "public", method: str = "GET", params: Any = None,
              *rest: Any) -> dict[str, Any]:
         params = {} if params is None else params
@@ -101,7 +101,7 @@ def _sync_class(base: type) -> type:
     return type(f"Remote{base.__name__}", (base,), {"sign": sign})
 
 
-def _async_class(base: type) -> type:
+def _async_class(base: Any) -> type:
     def sign(self: Any, path: str, api: Any = "public", method: str = "GET", params: Any = None,
              *rest: Any) -> dict[str, Any]:
         local = _without_signer(base, self, path, api, method, {} if params is None else params, rest)

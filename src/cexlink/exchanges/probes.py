@@ -176,7 +176,7 @@ async def _binance(pool: ExchangePool, cred: str, egress: list[str | None]) -> K
     for ip in egress:
         ex = await pool.instance("binance", cred, ip)
         try:
-            got = await _call(ex, "binance", lambda ex=ex: ex.sapi_get_account_apirestrictions())
+            got = await _call(ex, "binance", ex.sapi_get_account_apirestrictions)
         except ProbeFailed as failed:
             if not failed.classified.ambiguous and failed.classified.cause not in ("ip_not_whitelisted",):
                 raise

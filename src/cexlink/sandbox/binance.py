@@ -288,6 +288,7 @@ class Binance(Dialect):
         return js.account_json(acct, can_trade, self.params(call).get("omitZeroBalances") == "true", now)
 
     def api_restrictions(self, call: Call) -> dict[str, Any]:
+        assert call.key is not None  # a signed endpoint: the pipeline found the key
         return js.restrictions_json(call.key, self.trading_expiry(call.key), self.ctx.now_ms())
 
     def count_order(self, call: Call, uid: str) -> None:

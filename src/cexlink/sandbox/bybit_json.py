@@ -61,6 +61,7 @@ CHAIN_FIXED: dict[str, Any] = {
 def order_json(o: Order) -> dict[str, Any]:
     by_quote = o.type == "MARKET" and o.side == "BUY" and o.quote_qty is not None
     qty = o.quote_qty if by_quote else o.qty
+    assert qty is not None  # a quote quantity when by_quote, else the order's own
     leaves = (qty - (o.cum_quote if by_quote else o.filled)) if o.is_open else Decimal(0)
     return {
         **ORDER_FIXED, "orderId": str(o.id), "orderLinkId": o.client_order_id, "symbol": o.symbol,

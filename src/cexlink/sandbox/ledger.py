@@ -224,7 +224,8 @@ class Ledger:
                 raise Reject(Reason.DUPLICATE_ORDER, client_order_id=client_order_id)
             mid = self.walk.price(symbol)
             qty = self._validate(spec, type_, side, qty, price, quote_qty, mid)
-            crosses = type_ == "MARKET" or (side == "BUY" and price >= mid) or (side == "SELL" and price <= mid)
+            crosses = type_ == "MARKET" or (price is not None and ((side == "BUY" and price >= mid)
+                                                                 or (side == "SELL" and price <= mid)))
             if post_only and crosses:
                 raise Reject(Reason.WOULD_TAKE, symbol=symbol)
             order = Order(next(self._order_ids), exchange, uid, symbol, side, type_, qty or ZERO, price,
@@ -271,7 +272,7 @@ class Ledger:
             if order.quote_qty is not None and order.type == "MARKET" and not order.qty:
                 need = order.quote_qty
             else:
-                need = order.qty * (order.price if order.type == "LIMIT" else mid)
+                need = order.qty * (order.price if order.type == "LIMIT" and order.price is not None else mid)
         else:
             asset, need = spec.base, order.qty
         bal = acct.balance(asset)
@@ -321,8 +322,10 @@ class Ledger:
 
     def _match(self, symbol: str, low: Decimal, high: Decimal) -> None:
         for order in list(self.open_by_symbol[symbol].values()):
+            if order.price is None:  # only limit orders rest, each with its price
+                continue
             if (order.side == "BUY" and order.price >= low) or (order.side == "SELL" and order.price <= high):
-                self._fill(order, order.price, maker=True)  # type: ignore[arg-type]
+                self._fill(order, order.price, maker=True)
                 self._changed()
 
     def cancel_order(self, exchange: str, uid: str, symbol: str, order_id: int | None = None,

@@ -278,7 +278,7 @@ class AuditLog:
                 self._pending.append(line)
             else:
                 self._write(line)
-            self.seq, self.head, self._head_bytes = body["seq"], digest, raw
+            self.seq, self.head, self._head_bytes = self.seq + 1, digest, raw
             self._since_checkpoint += 1
             if now - self._waiting_since >= self._due_s or self._since_checkpoint >= self.checkpoint_every:
                 if self._pending is None:

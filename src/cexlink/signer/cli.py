@@ -42,6 +42,7 @@ def _kek(kek: str, lib: str, token: str | None, pin_file: Path | None) -> object
     from .kek import KekError
     from .pkcs11kek import Pkcs11Kek
 
+    assert token is not None  # _check_kek: required with pkcs11
     try:
         return Pkcs11Kek.from_config(lib, token, pin_file)
     except KekError as e:  # messages name the token and the failure, never the PIN

@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -64,6 +64,7 @@ class KeyFileKek:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._data: dict[str, Any] = {}  # the file's JSON: format, current, min_version, keys
         with self._locked():
             if not path.exists():
                 self._data = {"format": 1, "current": 1, "min_version": 1,

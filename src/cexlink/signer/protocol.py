@@ -16,7 +16,6 @@ OKX (its passphrase header); ``sign`` answers only where the signature binds the
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 import logging
 import threading
@@ -45,16 +44,22 @@ FORWARD_TIMEOUT = urllib3.Timeout(connect=5.0, read=10.0)
 FORWARD_POOL = 16  # keep-alive connections per exchange host and source address
 
 
-@functools.cache
-def _specs(cls: type) -> dict[str, tuple[str, frozenset[str], frozenset[str]]]:
+Spec = dict[str, tuple[str, frozenset[str], frozenset[str]]]
+_SPECS: dict[type, Spec] = {}
+
+
+def _specs(cls: type) -> Spec:
     """op -> (method, accepted, required) for an engine class: computed once, checked with set operations
     (inspect's bind() costs tens of microseconds per call). ``forward`` and ``egress`` are never accepted
     argument names: only the forward operation sets them."""
-    specs = {}
+    if cls in _SPECS:
+        return _SPECS[cls]
+    specs: Spec = {}
     for op, method in OPS.items():
         params = list(inspect.signature(getattr(cls, method)).parameters.values())[1:]  # without self
         specs[op] = (method, frozenset(p.name for p in params) - {"forward", "egress"},
                      frozenset(p.name for p in params if p.default is inspect.Parameter.empty))
+    _SPECS[cls] = specs
     return specs
 
 

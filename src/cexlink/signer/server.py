@@ -326,7 +326,7 @@ async def serve(engine: SignCenter, unix: socket.socket | None, http: socket.soc
         loop.add_signal_handler(sig, stop.set)
     if unix_server is not None:
         unix_server.start()
-    tasks = [asyncio.create_task(uv.serve(sockets=[http]))] if uv else []
+    tasks = [asyncio.create_task(uv.serve(sockets=[http]))] if uv and http else []
     if on_ready is not None:
         on_ready()
     await stop.wait()

@@ -47,7 +47,10 @@ def _spawn(index: int, target: Target, parent: int, ready_r: int, ready_w: int) 
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)
         _die_with(parent)
-        target(index, lambda: os.write(ready_w, bytes([index])) and None)
+        def ready() -> None:
+            os.write(ready_w, bytes([index]))
+
+        target(index, ready)
         code = 0
     except BaseException as e:  # noqa: B036 - a worker never returns into the supervisor's code
         # Our own errors' messages are written never to hold a secret; anything else is named by class only.

@@ -7,6 +7,7 @@ session is then rolled back. Another owner's row is reported exactly like a miss
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import secrets
 from collections.abc import Callable, Mapping, Sequence
@@ -169,7 +170,7 @@ class Accounts:
         return list(self.s.scalars(select(ExchangeAccount).where(ExchangeAccount.owner_id == owner_id)
                                    .order_by(ExchangeAccount.id)))
 
-    def list_all(self) -> list[ExchangeAccount]:
+    def list_all(self) -> builtins.list[ExchangeAccount]:
         """Every connection of every owner: for administrators and background work only."""
         return list(self.s.scalars(select(ExchangeAccount).order_by(ExchangeAccount.id)))
 
@@ -227,7 +228,7 @@ class Accounts:
                                                      ExchangeAccount.owner_id == owner_id))
         self.s.expire_all()  # rows the database removed by cascade must not be served from the identity map
 
-    def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[ExchangeAccount]:
+    def claim_due(self, now: datetime, lease: timedelta, limit: int) -> builtins.list[ExchangeAccount]:
         """Connections due for a check (``next_check_at`` passed, none unscheduled) and not leased by another
         worker, oldest due first; each gets a lease until ``now + lease`` in this transaction. PostgreSQL: ``FOR
         UPDATE SKIP LOCKED``, so workers running this at once take disjoint rows; SQLite has one writer anyway."""
@@ -311,9 +312,10 @@ class AuditAnchors:
             value = head.get(name)
             if not isinstance(value, kind) or isinstance(value, bool):
                 raise InputError(f"heads.{name}", f"must be {'an integer' if kind is int else 'text'}")
-            if kind is int and not 0 <= value < 2**63:
+            checked: Any = value  # of ``kind`` now (isinstance against a variable type narrows to object)
+            if kind is int and not 0 <= checked < 2**63:
                 raise InputError(f"heads.{name}", "must be between 0 and 2^63-1")
-            if kind is str and not 0 < len(value) <= limits[name]:
+            if kind is str and not 0 < len(checked) <= limits[name]:
                 raise InputError(f"heads.{name}", f"must be 1 to {limits[name]} characters")
         return {k: head[k] for k in HEAD_FIELDS}
 
