@@ -124,7 +124,7 @@ def test_accounts_tables_json_and_the_whole_lifecycle(cli: Cli, new_key, admin) 
 
     run = cli("accounts", "delete", str(account["id"]), stdin="n\n")  # asked, answered no: nothing deleted
     question, _, answer = run.err.partition("[y/N]:")
-    assert "bots, deal and SmartTrade history" in question
+    assert "'cli okx' also deletes: its bots (none), the history of its 0 deals" in question  # the API's list
     one_line_error(Run(run.code, run.out, answer), 1, "nothing deleted", "--yes")
     assert cli("accounts", "show", str(account["id"]), "--json").json()["id"] == account["id"]
     run = cli("accounts", "delete", str(account["id"]), "--yes")

@@ -143,8 +143,11 @@ def _refreshed(summary: dict[str, Any]) -> None:
 
 def _deleted(answer: dict[str, Any]) -> None:
     typer.echo("Deleted." if answer.get("deleted") else "Not deleted.")
-    if answer.get("reminder"):
-        typer.echo(answer["reminder"])
+    if answer.get("cancelled_orders"):
+        typer.echo("Cancelled on the exchange: " + ", ".join(map(str, answer["cancelled_orders"])) + ".")
+    for key in ("open_orders_unchecked", "reminder"):
+        if answer.get(key):
+            typer.echo(answer[key])
 
 
 def _events(events: list[dict[str, Any]]) -> None:
@@ -248,13 +251,27 @@ def refresh(account_id: Annotated[int | None, typer.Argument(help="One connectio
 @app.command()
 def delete(account_id: AccountId,
            yes: Annotated[bool, typer.Option("--yes", help="Confirm without being asked.")] = False,
+           cancel_orders: Annotated[bool, typer.Option("--cancel-orders", help="Cancel the platform's orders still "
+                                                       "open on the exchange (funds locked) with the delete.")] = False,
            token: Token = None, url: Url = None, as_json: Json = False) -> None:
-    """Delete a connection with its bots and history (refused while bots, deals, SmartTrades or orders are active)."""
-    if not yes and not typer.confirm(f"Delete exchange account {account_id} with its bots, deal and SmartTrade "
-                                     "history and statistics?", default=False, err=True):
-        _fail(ApiError(0, "not_confirmed", "nothing deleted", "Answer y, or pass --yes.", "yes"))
-    _call(url, token, as_json,
-          lambda api: api.call("DELETE", f"/accounts/{account_id}", params={"confirm": "true"}), _deleted)
+    """Delete a connection with its bots and history (refused while bots, deals, SmartTrades or orders are active).
+
+    Without --yes the API first says what would be deleted (nothing is), and you are asked."""
+    params = {"confirm": "true", **({"cancel_orders": "true"} if cancel_orders else {})}
+
+    def request(api: ApiClient) -> Any:
+        if not yes:
+            try:
+                return api.call("DELETE", f"/accounts/{account_id}", params={**params, "confirm": "false"})
+            except ApiError as e:
+                if e.error != "confirmation_required":
+                    raise
+                typer.echo(e.message, err=True)  # what goes with it, in the API's words
+                if not typer.confirm("Delete it all?", default=False, err=True):
+                    raise ApiError(0, "not_confirmed", "nothing deleted", "Answer y, or pass --yes.", "yes") from None
+        return api.call("DELETE", f"/accounts/{account_id}", params=params)
+
+    _call(url, token, as_json, request, _deleted)
 
 
 @app.command()
