@@ -1,6 +1,7 @@
 # Two entry points for a fresh machine: `make up` (run the system) and `make test` (run every test).
 # Each does its own set-up: a virtual env with the pinned packages, and later the Debian packages tests need.
-# `make test-fast` is the inner loop: the sandbox, unit and exchange-table tests, no system packages (~15 s).
+# `make test-fast` is the inner loop: the sandbox, unit and exchange-table tests, no system packages and no
+# `slow` (process-starting) tests.
 # `make lint` is the gate CI runs before the tests.
 PYTHON ?= python3
 VENV   ?= .venv
@@ -23,7 +24,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q tests/unit tests/sandbox tests/exchanges
+	$(BIN)/python -m pytest -q -m "not slow and not timing" tests/unit tests/sandbox tests/exchanges
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts

@@ -16,6 +16,8 @@ from cexlink.sandbox.clients import ccxt_client
 
 CLI = [sys.executable, "-m", "cexlink.cli"]
 
+pytestmark = pytest.mark.slow  # each test starts `cexlink sandbox serve` processes: ~25 s in all
+
 
 def start(state: Path) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen([*CLI, "sandbox", "serve", "--port", "0", "--state", str(state)],
