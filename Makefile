@@ -2,7 +2,7 @@
 # Each does its own set-up: a virtual env with the pinned packages, and later the Debian packages tests need.
 # `make test-fast` is the inner loop: the sandbox, unit and exchange-table tests, no system packages and no
 # `slow` (process-starting) tests.
-# `make lint` is the gate CI runs before the tests.
+# `make lint` (ruff, and mypy over src/) is the gate CI runs before the tests.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -28,6 +28,7 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -173,7 +173,7 @@ def serve(
 
     def make_engine(suffix: str, buckets: Any) -> SignCenter:
         provider = _kek(kek, pkcs11_lib, pkcs11_token, pkcs11_pin_file)  # in the process that uses it
-        return _engine(config(suffix), provider, buckets=buckets)  # type: ignore[no-any-return]
+        return _engine(config(suffix), provider, buckets=buckets)
 
     def ready() -> None:
         typer.echo(f"sign center ready: socket={socket} http={http or '-'} workers={workers}")

@@ -295,7 +295,7 @@ class AsyncSignerClient(_Ops):
             self._writer = None
 
     # The operations of _Ops return whatever _call returns: here a coroutine, so ``await client.sign(...)``.
-    async def _call(self, op: str, args: dict[str, Any]) -> Any:  # type: ignore[override]
+    async def _call(self, op: str, args: dict[str, Any]) -> Any:
         writer = await self._ensure()
         rid = next(self._ids)
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -325,7 +325,7 @@ class AsyncHttpSignerClient(_Ops):
         self._http = httpx.AsyncClient(base_url=url, headers={"authorization": f"Bearer {token}"}, timeout=timeout,
                                        verify=_tls(verify))
 
-    async def _call(self, op: str, args: dict[str, Any]) -> Any:  # type: ignore[override]
+    async def _call(self, op: str, args: dict[str, Any]) -> Any:
         try:
             reply = (await self._http.post(f"/v1/{op}", content=json.dumps(args))).json()
         except HTTP_FAILURES as e:

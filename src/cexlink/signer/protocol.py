@@ -135,7 +135,7 @@ class Service:
             if unknown:
                 raise InputError("args", f"unexpected argument {sorted(unknown)[0]!r}")
             raise InputError("args", f"missing argument {sorted(needed - args.keys())[0]!r}")
-        return method  # type: ignore[no-any-return]
+        return method
 
     def _dispatch(self, message: dict[str, Any]) -> dict[str, Any]:
         rid, op = message.get("id"), message.get("op")
