@@ -72,7 +72,9 @@ def test_update_key_of_another_exchange_account_is_refused(platform: Platform, n
         r = c.put(f"/api/v1/accounts/{account['id']}/api-key",
                   json={"api_key": other["api_key"], "secret": other["secret"], "passphrase": other["passphrase"]})
         assert r.status_code == 409
-        assert r.json()["message"] == "This key belongs to another exchange account."
+        message = r.json()["message"]
+        assert message.startswith("This key belongs to another exchange account.")
+        assert "still uses its previous key" in message  # a refused update says the old key is in use
         still = c.get(f"/api/v1/accounts/{account['id']}").json()
     assert still["credential_id"] == account["credential_id"]
     assert signer_status(platform, account["credential_id"]) == "active"
