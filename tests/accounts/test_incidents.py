@@ -4,20 +4,14 @@ the app database, and ends by itself. Real sandbox over HTTP, real Sign Center, 
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from cexlink.accounts.monitor import Monitor, MonitorConfig
-from cexlink.accounts.service import AccountService
-from cexlink.exchanges.probes import ExchangePool
-from cexlink.signer.client import AsyncSignerClient, SignerClient
-from cexlink.wiring import open_database
+from cexlink.signer.client import SignerClient
 from tests.support.platform import EGRESS, Platform, body, start_platform
+from tests.support.platform import monitor_worker as worker
 
 SIX = 6
 
@@ -45,23 +39,6 @@ def refresh(platform: Platform, account: dict[str, Any]) -> dict[str, Any]:
     return r.json()
 
 
-@contextmanager
-def worker(platform: Platform) -> Iterator[tuple[Monitor, asyncio.AbstractEventLoop]]:
-    """A monitor as ``cexlink worker`` runs it: its own service over the same database and Sign Center."""
-    loop = asyncio.new_event_loop()
-    engine, sessions = open_database(platform.settings)
-    signer = AsyncSignerClient(platform.signer.socket, timeout=5)
-    pool = ExchangePool(signer, platform.settings.exchange_urls, False)
-    service = AccountService(platform.settings, sessions, signer, pool)
-    monitor = Monitor(service, MonitorConfig(call_timeout_s=5))
-    try:
-        yield monitor, loop
-    finally:
-        loop.run_until_complete(monitor.close())
-        loop.run_until_complete(pool.close())
-        loop.run_until_complete(signer.close())
-        loop.close()
-        engine.dispose()
 
 
 def test_six_keys_revoked_by_the_platform_all_show_revoked(platform: Platform, new_key) -> None:

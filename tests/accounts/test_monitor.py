@@ -4,28 +4,22 @@ Real sandbox over HTTP, real Sign Center process, SQLite and PostgreSQL; the mon
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cexlink.accounts.monitor import Monitor, MonitorConfig, Schedule, key_lifecycle, monitor_config_from_env
-from cexlink.accounts.service import AccountService
+from cexlink.accounts.monitor import MonitorConfig, Schedule, key_lifecycle, monitor_config_from_env
 from cexlink.domain.statuses import Status
 from cexlink.errors import ConfigError
-from cexlink.exchanges.probes import ExchangePool
-from cexlink.signer.client import AsyncSignerClient
-from cexlink.wiring import open_database
 from tests.support.clock import Clock
 from tests.support.platform import EGRESS, Platform, body, start_platform
+from tests.support.platform import monitor_worker as worker
 
 DAY = 86_400.0
 
@@ -47,23 +41,6 @@ def iso(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-@contextmanager
-def worker(platform: Platform, clock: Clock, **config: Any) -> Iterator[tuple[Monitor, asyncio.AbstractEventLoop]]:
-    """``cexlink worker`` in this process: its own service over the platform's database and Sign Center."""
-    loop = asyncio.new_event_loop()
-    engine, sessions = open_database(platform.settings)
-    signer = AsyncSignerClient(platform.signer.socket, timeout=5)
-    pool = ExchangePool(signer, platform.settings.exchange_urls, False)
-    service = AccountService(platform.settings, sessions, signer, pool, clock=clock)
-    monitor = Monitor(service, MonitorConfig(call_timeout_s=5, **config))
-    try:
-        yield monitor, loop
-    finally:
-        loop.run_until_complete(monitor.close())
-        loop.run_until_complete(pool.close())
-        loop.run_until_complete(signer.close())
-        loop.close()
-        engine.dispose()
 
 
 # ---- pure parts: the schedule, the key's lifecycle, the switch ----

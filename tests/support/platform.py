@@ -3,18 +3,26 @@ on a real port (uvicorn in a thread) over a real database; users with API tokens
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from cexlink.accounts.monitor import Monitor, MonitorConfig
+from cexlink.accounts.service import AccountService
 from cexlink.api.server import build_app
 from cexlink.config import Settings
+from cexlink.exchanges.probes import ExchangePool
 from cexlink.serving import ServerThread
+from cexlink.signer.client import AsyncSignerClient
 from cexlink.storage.db import make_engine, make_session_factory, migrate
 from cexlink.storage.repositories import Users
+from cexlink.wiring import open_database
 from tests.support.sandbox import SANDBOXED
 from tests.support.signer import SignerProcess, start_signer
 
@@ -93,3 +101,24 @@ def database_dump(platform: Platform) -> bytes:
     pg_dump = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_dump"))[-1]
     return subprocess.run([pg_dump, "--data-only", url.replace("+psycopg", "")], capture_output=True,
                           check=True).stdout
+
+
+@contextmanager
+def monitor_worker(platform: Platform, clock: Callable[[], Any] | None = None,
+                   **config: Any) -> Iterator[tuple[Monitor, asyncio.AbstractEventLoop]]:
+    """``cexlink worker`` in this process: its own service over the platform's database and Sign Center
+    (``clock`` and ``config`` as the test needs: a moved clock, shorter intervals)."""
+    loop = asyncio.new_event_loop()
+    engine, sessions = open_database(platform.settings)
+    signer = AsyncSignerClient(platform.signer.socket, timeout=5)
+    pool = ExchangePool(signer, platform.settings.exchange_urls, False)
+    service = AccountService(platform.settings, sessions, signer, pool, **({"clock": clock} if clock else {}))
+    monitor = Monitor(service, MonitorConfig(call_timeout_s=5, **config))
+    try:
+        yield monitor, loop
+    finally:
+        loop.run_until_complete(monitor.close())
+        loop.run_until_complete(pool.close())
+        loop.run_until_complete(signer.close())
+        loop.close()
+        engine.dispose()

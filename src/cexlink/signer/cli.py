@@ -84,20 +84,23 @@ def _usage(check: Any, *args: Any) -> Any:
         raise typer.BadParameter(e.message, param_hint=e.field) from None
 
 
+def _read_json(path: Path, option: str) -> Any:
+    """A JSON file an option names; unreadable or not JSON is a usage error naming the option."""
+    try:
+        return json.loads(path.read_text())
+    except OSError as e:
+        raise typer.BadParameter(f"cannot read {path}: {e.strerror}", param_hint=option) from None
+    except ValueError as e:
+        raise typer.BadParameter(f"{path} is not JSON: {e}", param_hint=option) from None
+
+
 def _policy_file(path: Path | None) -> dict[str, Any]:
     """The allowlists with a policy file's entries added (the built-in ones without a file): a bad file is a
     usage error that names the entry, before anything starts."""
     from ..errors import InputError
     from .policy import allowlists
 
-    content: Any = {}
-    if path is not None:
-        try:
-            content = json.loads(path.read_text())
-        except OSError as e:
-            raise typer.BadParameter(f"cannot read {path}: {e.strerror}", param_hint="--policy-file") from None
-        except ValueError as e:
-            raise typer.BadParameter(f"{path} is not JSON: {e}", param_hint="--policy-file") from None
+    content: Any = _read_json(path, "--policy-file") if path is not None else {}
     try:
         return allowlists(content)
     except InputError as e:
@@ -226,12 +229,7 @@ def _anchor(path: Path) -> list[dict[str, Any]]:
     from ..errors import InputError
     from .audit import check_head
 
-    try:
-        content = json.loads(path.read_text())
-    except OSError as e:
-        raise typer.BadParameter(f"cannot read {path}: {e.strerror}", param_hint="--anchor") from None
-    except ValueError as e:
-        raise typer.BadParameter(f"{path} is not JSON: {e}", param_hint="--anchor") from None
+    content = _read_json(path, "--anchor")
     if not isinstance(content, dict) or not isinstance(content.get("heads"), list):
         raise typer.BadParameter('heads: must be a list ({"heads": [...]})', param_hint="--anchor")
     try:
