@@ -62,13 +62,15 @@ def _start_signer(data_dir: Path, sandbox_url: str) -> tuple[subprocess.Popen[by
 
 
 def _start_api(data_dir: Path, sandbox_url: str, sock: Path, port: int) -> Any:
+    from .accounts.monitor import monitor_config_from_env
     from .api.server import build_app
     from .config import Settings
     from .serving import ServerThread
 
     settings = Settings(database_url=f"sqlite:///{data_dir / 'cexlink.db'}", signer_socket=sock,
                         egress_ips=["127.0.0.1"], exchange_urls={ex: sandbox_url for ex in EXCHANGES})
-    return ServerThread(build_app(settings), "127.0.0.1", port).start()
+    # The health monitor runs here as under `cexlink serve` (unless CEXLINK_MONITOR=false).
+    return ServerThread(build_app(settings, monitor_config_from_env()), "127.0.0.1", port).start()
 
 
 def _demo_user(data_dir: Path) -> str:
