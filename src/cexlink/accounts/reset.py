@@ -6,7 +6,7 @@ exactly the keys it held at the time; a key made on the exchange years ago but c
 and a key replaced by Update API Key after T is a new credential. The Sign Center is the only party that knows
 every intake time (the app database's ``key_created_at`` is the exchange's word and often unknown), so the
 revocation is one ``revoke_where(created_before=T, exchange=X)`` there, and the accounts it hit are found by
-asking it (``describe``) for each account's credential.
+asking it (``describe_many``, a batch at a time) about each account's credential.
 
 The run, resumable at any point (SIGKILL included) and doing each thing once:
 1. a record of the reset (an event of kind ``hard_reset`` on the administrator who started it: the parameters,
@@ -46,7 +46,7 @@ SYMPTOMS = ("unrealized PnL (UPNL) stops updating", "deals and SmartTrades fail 
 STEPS = ("On {exchange}, delete the old API key (API Management).",
          "Create a new API key restricted to these IPs: {ips}.",
          "Here, use Update API Key on '{name}' and paste the new key{fast}.")
-DESCRIBE_AT_ONCE = 2000  # describe calls in flight on the Sign Center connection
+DESCRIBE_AT_ONCE = 2000  # credentials per describe_many call
 IN_CHUNK = 5000  # ids per IN (...) list: well under any database's bound-parameter limit
 
 
@@ -122,20 +122,15 @@ class HardReset:
             q = q.where(ExchangeAccount.owner_id.in_(owners))
         return list(db.execute(q.order_by(ExchangeAccount.owner_id, ExchangeAccount.id)))
 
-    async def _intake(self, credential_id: str) -> dict[str, Any] | None:
-        try:
-            return dict(await self.signer.describe(credential_id))
-        except InputError:  # not in the Sign Center (an orphan row): nothing there to revoke
-            return None
-
     async def _matching(self, rows: Sequence[Any], params: ResetParams) -> list[Any]:
-        """The rows whose credential the Sign Center took in before T (on the exchange asked for)."""
+        """The rows whose credential the Sign Center took in before T (on the exchange asked for); a row whose
+        credential the Sign Center does not have (an orphan) has nothing there to revoke."""
         out = []
         for start in range(0, len(rows), DESCRIBE_AT_ONCE):
             chunk = rows[start:start + DESCRIBE_AT_ONCE]
-            found = await asyncio.gather(*(self._intake(r.credential_id) for r in chunk))
-            out += [r for r, d in zip(chunk, found, strict=True)
-                    if d is not None and d["created_at"] < params.created_before
+            known = (await self.signer.describe_many([r.credential_id for r in chunk]))["credentials"]
+            out += [r for r in chunk if (d := known.get(r.credential_id)) is not None
+                    and d["created_at"] < params.created_before
                     and (params.exchange is None or d["exchange"] == params.exchange)]
         return out
 

@@ -103,6 +103,9 @@ class _Ops:
     def describe(self, credential_id: str) -> dict[str, Any]:
         return self._call("describe", {"credential_id": credential_id})
 
+    def describe_many(self, credential_ids: list[str]) -> dict[str, Any]:
+        return self._call("describe_many", {"credential_ids": credential_ids})
+
     def audit_heads(self) -> dict[str, Any]:
         """``{"heads": [{"log", "seq", "hash", "time", "sig"}, ...]}``: the newest durable audit checkpoint of
         every log of the Sign Center's data directory, to keep outside it (``audit verify --anchor``)."""

@@ -191,6 +191,14 @@ def _check_args(checks: dict[str, Callable[[str, Any], None]], **args: Any) -> N
         check(name, args[name])
 
 
+def _described(row: CredentialRow) -> dict[str, Any]:
+    """A credential's metadata, never its material."""
+    return {"credential_id": row.id, "owner": row.owner, "exchange": row.exchange,
+            "key_fingerprint": row.key_fingerprint, "masked_key": row.masked_key, "created_at": row.created_at,
+            "expires_at": row.expires_at, "status": row.status, "revoked_at": row.revoked_at,
+            "kek_version": row.sealed.kek_version if row.sealed else None}
+
+
 def mask(api_key: str) -> str:
     return f"{api_key[:4]}…{api_key[-4:]}" if len(api_key) >= 12 else "…"
 
@@ -408,10 +416,13 @@ class SignCenter:
         row = self.store.get(credential_id)
         if row is None:
             raise InputError("credential_id", "no such credential")
-        return {"credential_id": row.id, "owner": row.owner, "exchange": row.exchange,
-                "key_fingerprint": row.key_fingerprint, "masked_key": row.masked_key, "created_at": row.created_at,
-                "expires_at": row.expires_at, "status": row.status, "revoked_at": row.revoked_at,
-                "kek_version": row.sealed.kek_version if row.sealed else None}
+        return _described(row)
+
+    def describe_many(self, credential_ids: list[str]) -> dict[str, Any]:
+        """``describe`` for up to MAX_IDS credentials in one call (a hard reset over 100,000 accounts asks about
+        each): ``{"credentials": {id: metadata}}``, ids not in the store left out."""
+        _ids("credential_ids", credential_ids)
+        return {"credentials": {row.id: _described(row) for row in self.store.get_many(credential_ids)}}
 
     def close(self) -> None:
         self.audit.close()

@@ -38,6 +38,7 @@ OPS = {
     "revoke_where": "revoke_where",
     "rotate_kek": "rotate_kek",
     "describe": "describe",
+    "describe_many": "describe_many",
     "audit_heads": "audit_heads",
 }
 FORWARD_TIMEOUT = urllib3.Timeout(connect=5.0, read=10.0)

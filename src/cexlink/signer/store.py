@@ -132,6 +132,16 @@ class SignerStore:
             self._reader.rollback()
         return _row(r) if r is not None else None
 
+    def get_many(self, credential_ids: list[str], chunk: int = 500) -> list[CredentialRow]:
+        """The rows of those ids that exist, in chunks of ``chunk`` bound values per statement."""
+        c = self.credentials
+        rows: list[CredentialRow] = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(credential_ids), chunk):
+                part = credential_ids[start:start + chunk]
+                rows += [_row(r) for r in conn.execute(select(c).where(c.c.id.in_(part)))]
+        return rows
+
     def find_active_by_fingerprint(self, fingerprint: str) -> list[CredentialRow]:
         c = self.credentials
         with self.engine.connect() as conn:
