@@ -51,7 +51,7 @@ def test_full_run_leaves_no_secret_behind(sandbox, new_key, admin, tmp_path: Pat
             c.get("/api/v1/accounts")
             c.get("/api/v1/events")
             for account_id in ids.values():
-                c.delete(f"/api/v1/accounts/{account_id}")
+                c.delete(f"/api/v1/accounts/{account_id}?confirm=true")
     finally:
         platform.stop()
         platform.signer.stop()

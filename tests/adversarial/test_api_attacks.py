@@ -89,7 +89,7 @@ def test_parallel_update_key_leaves_exactly_one_live_credential(platform: Platfo
         now = c.get(f"/api/v1/accounts/{account['id']}").json()
         assert live == [now["credential_id"]], ours
         assert now["masked_key"] in {k["api_key"][:4] + "…" + k["api_key"][-4:] for k in keys}
-        assert c.delete(f"/api/v1/accounts/{account['id']}").status_code == 200
+        assert c.delete(f"/api/v1/accounts/{account['id']}?confirm=true").status_code == 200
     after = signer_credentials(platform)
     assert [cid for cid in ours if after[cid] == "active"] == []  # Delete leaves nothing live
 
