@@ -4,7 +4,7 @@
    bytes for the sealed fields), the Sign Center in its own process on it, and an app database (SQLite file) with
    100,000 accounts of 50,000 users pointing at 100,000 of those credentials, each with a bot and an active
    deal. The reset "every key received before now" then: revokes all 1,000,000 credentials in the Sign Center
-   (one ``revoke_where``), asks it for each account's credential intake (``describe``, pipelined), and writes
+   (one ``revoke_where``), asks it for the accounts' credential intakes (``describe_many``, 2,000 at a time), writes
    100,000 accounts to revoked, 100,000 deals to error and 50,000 events (one per user) in batches of 500 users.
    Printed: the time until no affected key can sign (``revoke_where`` answered; target < 10 s) and until every
    account, deal and event is written (target < 30 s), each beside a bare one-column UPDATE of the same rows in
