@@ -32,7 +32,7 @@ Outside the tree, never crossing a boundary (each is caught in its own module):
     AdminInputError                  [sandbox.admin] bad input to the sandbox's admin API (its own 4xx answers)
     Reject                           [sandbox.rejects] an exchange-format refusal the sandbox answers with
     FileInUse                        [signer.appendfile] the audit file is held by another writer (an OSError)
-    _FieldTwice                      [signer.audit] a JSON object with a repeated key (a ValueError)
+    _FieldTwice                      [signer.audit_verify] a JSON object with a repeated key (a ValueError)
 
 One translation per boundary: the Sign Center's wire types in ``signer/protocol.py`` and back in
 ``signer/client.py``; ccxt and exchange errors to connection statuses in ``exchanges/classify.py``; a Sign Center

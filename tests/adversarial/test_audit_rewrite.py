@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cexlink.signer.audit import GENESIS, checkpoint_message, default_checkpoint_key_path, record_hash
+from cexlink.signer.audit import GENESIS, checkpoint_message, record_hash
+from cexlink.signer.checkpoint_key import default_checkpoint_key_path
 from cexlink.signer.client import SignerClient
 from tests.support.signer import audit_records, checkpoint_public_key, start_signer, store, verify_cli
 

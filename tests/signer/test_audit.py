@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from cexlink.errors import SignerRefused
-from cexlink.signer.audit import GENESIS, AuditUnavailable, record_hash, verify
+from cexlink.signer.audit import GENESIS, AuditUnavailable, record_hash
+from cexlink.signer.audit_verify import verify
 from cexlink.signer.client import SignerClient
 from cexlink.signer.engine import SignCenter, SignerConfig
 from tests.support.signer import audit_records, start_signer, store, verify_cli

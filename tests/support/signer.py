@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cexlink.signer.audit import default_checkpoint_key_path, open_checkpoint_key, public_key_text
+from cexlink.signer.checkpoint_key import default_checkpoint_key_path, open_checkpoint_key, public_key_text
 from cexlink.signer.client import SignerClient
 from tests.support.sandbox import SANDBOXED
 

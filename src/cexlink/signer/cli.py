@@ -193,7 +193,7 @@ def _checkpoint_key(data_dir: Path, path: Path | None) -> Path:
     """The checkpoint key's path, the key made there if missing: a path inside the data directory, a file
     others can read or one that holds no Ed25519 key is a usage error, before anything starts."""
     from ..errors import InputError
-    from .audit import default_checkpoint_key_path, open_checkpoint_key
+    from .checkpoint_key import default_checkpoint_key_path, open_checkpoint_key
 
     path = path or default_checkpoint_key_path(data_dir)
     try:
@@ -213,7 +213,7 @@ def checkpoint_key_public(
     from cryptography.hazmat.primitives import serialization
 
     from ..errors import InputError
-    from .audit import open_checkpoint_key, public_key_text
+    from .checkpoint_key import open_checkpoint_key, public_key_text
 
     try:
         public = open_checkpoint_key(checkpoint_key, None, create=False).public_key()
@@ -227,7 +227,7 @@ def _anchor(path: Path) -> list[dict[str, Any]]:
     """The heads of an anchor file (``{"heads": [...]}``, as the API server exports them); a bad file is a usage
     error naming the field."""
     from ..errors import InputError
-    from .audit import check_head
+    from .audit_verify import check_head
 
     content = _read_json(path, "--anchor")
     if not isinstance(content, dict) or not isinstance(content.get("heads"), list):
@@ -251,7 +251,8 @@ def audit_verify(
 ) -> None:
     """Check the hash chain and checkpoint signatures; report the first tampered, removed or reordered record."""
     from ..errors import InputError
-    from .audit import VerifyResult, load_public_key, verify
+    from .audit_verify import VerifyResult, verify
+    from .checkpoint_key import load_public_key
 
     try:
         keys = [load_public_key(value) for value in public_key]

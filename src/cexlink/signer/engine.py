@@ -28,8 +28,9 @@ import ccxt
 from ..errors import InputError
 from ..exchanges.signing import returns_signature
 from . import hygiene
-from .audit import AuditLog, AuditUnavailable, default_checkpoint_key_path, heads, open_checkpoint_key
+from .audit import AuditLog, AuditUnavailable, heads
 from .buckets import Buckets, LocalBuckets
+from .checkpoint_key import default_checkpoint_key_path, open_checkpoint_key
 from .kek import KekProvider, KekRetired, KeyFileKek
 from .keystore import Binding, SealBroken, open_sealed, rewrap, seal
 from .policy import READ_TRADE, SUPPORTED, Endpoint, Policy, Reason, Refused, api_path
@@ -49,7 +50,7 @@ class SignerConfig:
     rate_per_credential: float = 50.0
     burst_per_credential: float = 100.0
     checkpoint_every: int = 10_000
-    checkpoint_key: Path | None = None  # outside data_dir; default audit.default_checkpoint_key_path(data_dir)
+    checkpoint_key: Path | None = None  # outside data_dir; default checkpoint_key.default_checkpoint_key_path
     checkpoint_interval_s: float = 1.0  # no record waits longer than this for a checkpoint while signing goes on
     replica: str = "0"
     allow: dict[str, frozenset[Endpoint]] = field(default_factory=lambda: dict(READ_TRADE))  # policy.allowlists
@@ -61,7 +62,7 @@ class SignerConfig:
 class SignerSecrets:
     """The Sign Center's own keys, in a 0600 file beside the KEK: the fingerprint pepper and the audit MAC key.
     None of them is in the store or the audit log. The checkpoint key is not here: it lives outside the data
-    directory (``audit.open_checkpoint_key``). A file from before that still holds one ("checkpoint") keeps
+    directory (``checkpoint_key.open_checkpoint_key``). A file from before that still holds one ("checkpoint") keeps
     working; that key is no longer used."""
 
     def __init__(self, path: Path) -> None:
