@@ -15,9 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import hmac
 import ipaddress
-import json
 import os
 import re
 import resource
@@ -34,15 +32,12 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from .. import serving
 from ..errors import InputError
 from .buckets import Buckets
 from .engine import SignCenter
+from .http_app import http_app
 from .protocol import Forwarder, Service, decode, encode
 
 MAX_LINE = 1 << 20
@@ -282,27 +277,6 @@ class UnixServer:
             with self._want_lock:
                 self._want_write.append(conn)
             self._wake()
-
-
-# The Sign Center's wire error types (protocol.py) as HTTP statuses; anything else is the server's failure.
-WIRE_HTTP_STATUS: dict[str, int] = {"refused": 403, "input": 422}
-
-
-def http_app(service: Service, token: str) -> Starlette:
-    async def op(request: Request) -> Response:
-        auth = request.headers.get("authorization", "")
-        if not hmac.compare_digest(auth.encode(), f"Bearer {token}".encode()):
-            return Response('{"ok":false,"error":{"type":"auth","message":"bearer token required"}}', 401,
-                            media_type="application/json")
-        try:
-            args = json.loads(await request.body() or b"{}")
-        except ValueError:
-            args = None
-        reply = await service.handle({"id": None, "op": request.path_params["op"], "args": args})
-        status = 200 if reply["ok"] else WIRE_HTTP_STATUS.get(reply["error"]["type"], 500)
-        return Response(encode(reply), status, media_type="application/json")
-
-    return Starlette(routes=[Route("/v1/{op}", op, methods=["POST"])])
 
 
 Tls = tuple[Path, Path]  # certificate chain file, private key file (PEM)
