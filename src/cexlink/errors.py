@@ -29,7 +29,7 @@ beside the code that raises it when only that code needs it; the tree is one all
 
 Outside the tree, never crossing a boundary (each is caught in its own module):
 
-    AdminInputError                  [sandbox.admin] bad input to the sandbox's admin API (its own 4xx answers)
+    AdminInputError                  [sandbox.admin_input] bad input to the sandbox's admin API (its own 4xx answers)
     Reject                           [sandbox.rejects] an exchange-format refusal the sandbox answers with
     FileInUse                        [signer.appendfile] the audit file is held by another writer (an OSError)
     _FieldTwice                      [signer.audit_verify] a JSON object with a repeated key (a ValueError)
